@@ -1,0 +1,4 @@
+from medviewer.cli.main import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""Printing command results as text for people or JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def emit(as_json: bool, payload: Any, text: str) -> None:
+    """Print ``payload`` as JSON when ``as_json`` is set, else the human ``text``."""
+    if as_json:
+        json.dump(payload, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print an error message on stderr and return the exit code to use."""
+    sys.stderr.write(f"medviewer: error: {message}\n")
+    return code

@@ -1,0 +1,1 @@
+"""Turning modality values into what the screen shows: windows, presets, rendering."""

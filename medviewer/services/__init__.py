@@ -1,0 +1,1 @@
+"""Orchestration over the domain packages: imports, viewer state, demo library. No Qt."""

@@ -1,0 +1,258 @@
+"""Import files, folders, zips and DICOMDIRs into a case library, with a report.
+
+One bad file never stops an import: each file is scanned on its own and a
+failure becomes a line of the :class:`ImportReport`.  Unchanged files (same
+location, size and modification time) are skipped without being read, so a
+re-import of a big folder is quick.  Work is committed in batches, so a crash
+loses at most the batch in flight, never earlier imports.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from medviewer.dicom.geometry import sort_series
+from medviewer.dicom.scan import InstanceHeader, scan
+from medviewer.dicom.sources import FileRef, iter_files
+from medviewer.errors import ImageReadError, MedViewerError, PixelDecodeError
+from medviewer.labels.table import LabelTable, read_label_table
+from medviewer.store.library import Library
+from medviewer.tasks import TaskState, ensure_state
+
+BATCH = 200
+# Compressed pixel data can fail to decode even when the header is fine; those
+# files are decoded once at import so the report, not the viewer, tells the user.
+VERIFY_MODES = ("compressed", "all", "none")
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not imported, and why."""
+
+    path: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class ImportReport:
+    """What an import did.
+
+    Counts are of the patients, studies and series that received at least one
+    new or changed instance in this import; ``instances`` counts those instances.
+    """
+
+    patients: int = 0
+    studies: int = 0
+    series: int = 0
+    instances: int = 0
+    unchanged: int = 0
+    labelled_cases: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Return the report as JSON-able data (the CLI's ``--json`` output)."""
+        return {
+            "patients": self.patients, "studies": self.studies, "series": self.series,
+            "instances": self.instances, "unchanged": self.unchanged,
+            "labelled_cases": self.labelled_cases,
+            "skipped": [{"path": s.path, "reason": s.reason, "detail": s.detail}
+                        for s in self.skipped],
+            "geometry_warnings": self.warnings,
+        }
+
+
+def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
+                 labels: str | os.PathLike | LabelTable | None = None,
+                 verify: str = "compressed", state: TaskState | None = None) -> ImportReport:
+    """Import images into ``library``.
+
+    Parameters
+    ----------
+    library : Library
+    inputs : iterable of path-like
+        Files, folders (recursive), zip archives, DICOMDIR files.
+    labels : path-like or LabelTable, optional
+        A label table applied to the imported images (source ``dataset``).
+    verify : {"compressed", "all", "none"}
+        Which files to test-decode during import.
+    state : TaskState, optional
+        Progress and cancellation.
+
+    Returns
+    -------
+    ImportReport
+    """
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify must be one of {VERIFY_MODES}")
+    state = ensure_state(state)
+    inputs = [os.fspath(p) for p in inputs]
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    table = read_label_table(labels) if isinstance(labels, (str, os.PathLike)) else labels
+    state.set_progress(0.0, "Listing files")
+    refs = list(iter_files(inputs))
+    known = library.known_files()
+    report = ImportReport()
+    touched_series: set[int] = set()
+    touched_instances: list[tuple[int, InstanceHeader]] = []
+    pending: list[tuple[InstanceHeader, str | None]] = []
+
+    def flush() -> None:
+        with library.transaction():
+            for header, patient in pending:
+                key = ("id:" + patient) if patient else None
+                instance, series = library.upsert_instance(header, patient_key=key,
+                                                           patient_id=patient)
+                touched_series.add(series)
+                touched_instances.append((instance, header))
+        pending.clear()
+
+    for done, ref in enumerate(refs):
+        if done % 50 == 0:
+            state.check()
+            state.set_progress(0.9 * done / max(1, len(refs)),
+                               f"Scanning {done} of {len(refs)} files")
+        if known.get(ref.display) == (ref.size, ref.mtime):
+            report.unchanged += 1
+            continue
+        try:
+            header = scan(ref)
+            if verify == "all" or (verify == "compressed" and _is_compressed(header)):
+                _verify_pixels(ref)
+        except ImageReadError as exc:
+            report.skipped.append(SkippedFile(ref.display, exc.reason, exc.message +
+                                              (f" ({exc.hint})" if exc.hint else "")))
+            continue
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure skips one file only
+            report.skipped.append(SkippedFile(ref.display, "unreadable",
+                                              f"{type(exc).__name__}: {exc}"))
+            continue
+        entry = table.lookup(ref.display) if table is not None else None
+        patient = entry.patient_id if entry is not None and entry.patient_id else None
+        if header.kind == "dicom" and header.patient_id:
+            patient = None  # the DICOM header's own patient wins over a table
+        pending.append((header, patient))
+        if len(pending) >= BATCH:
+            flush()
+    if pending:
+        flush()
+    state.set_progress(0.92, "Sorting series")
+    _finish_series(library, touched_series, report)
+    if table is not None:
+        state.set_progress(0.96, "Applying labels")
+        report.labelled_cases = apply_labels(library, table)
+    report.instances = len(touched_instances)
+    _count_parents(library, touched_series, report)
+    library.record_import(inputs, started, report.instances, report.unchanged,
+                          [(s.path, s.reason, s.detail) for s in report.skipped])
+    state.set_progress(1.0, f"Imported {report.instances} images, skipped {len(report.skipped)}")
+    return report
+
+
+def _is_compressed(header: InstanceHeader) -> bool:
+    if header.kind != "dicom":
+        return False
+    from pydicom.uid import UID
+
+    return UID(header.transfer_syntax).is_compressed
+
+
+def _verify_pixels(ref: FileRef) -> None:
+    from medviewer.dicom.pixels import decode
+
+    try:
+        decode(ref)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders raise many kinds of errors
+        raise PixelDecodeError(f"pixel data could not be decoded: {exc}", path=ref.display) from exc
+
+
+def _finish_series(library: Library, series_ids: set[int], report: ImportReport) -> None:
+    """Sort every touched series, store its warnings, and make sure its cases exist."""
+    with library.transaction():
+        for series_id in sorted(series_ids):
+            rows = library.conn.execute(
+                "SELECT id, position, orientation, instance_number, rows, columns, frames, "
+                "location FROM instances WHERE series_ref = ?", (series_id,)).fetchall()
+            slices = [_SliceRow(r) for r in rows]
+            geometry = sort_series(slices)
+            library.set_series_geometry(series_id, geometry, [s.id for s in slices])
+            if geometry.warnings:
+                name = library.series(series_id=series_id)[0].description or f"series {series_id}"
+                report.warnings[f"{name} [{series_id}]"] = [w.message for w in geometry.warnings]
+            _ensure_cases(library, slices, geometry.order)
+
+
+def _ensure_cases(library: Library, slices: list, order: list[int]) -> None:
+    """Make the cases of a series: every single-frame 2-D image, or one key slice of a stack.
+
+    A stack of slices (CT, MR) is one case at its middle slice; a multi-frame
+    image is one case at its middle frame; radiographs are one case each.
+    """
+    if len(slices) == 1 or all(s.position is None for s in slices) and len(slices) < 4:
+        for s in slices:
+            library.ensure_case(s.id, s.frames // 2 if s.frames > 1 else 0)
+        return
+    middle = slices[order[len(order) // 2]]
+    existing = library.conn.execute(
+        "SELECT COUNT(*) FROM cases WHERE instance_ref IN (%s)" % ",".join("?" * len(slices)),
+        [s.id for s in slices]).fetchone()[0]
+    if not existing:
+        library.ensure_case(middle.id, 0)
+
+
+class _SliceRow:
+    """Adapter from an instances row to what :func:`sort_series` reads."""
+
+    def __init__(self, row) -> None:
+        import json
+
+        self.id = row[0]
+        self.image_position = tuple(json.loads(row[1])) if row[1] else None
+        self.image_orientation = tuple(json.loads(row[2])) if row[2] else None
+        self.instance_number = row[3]
+        self.rows = row[4]
+        self.columns = row[5]
+        self.frames = row[6]
+        self.position = self.image_position
+
+
+def apply_labels(library: Library, table: LabelTable) -> int:
+    """Attach a table's labels (and masks) to the library's cases; return cases labelled."""
+    detail = str(table.source)
+    labelled = 0
+    rows = library.conn.execute(
+        "SELECT c.id, i.location FROM cases c JOIN instances i ON i.id = c.instance_ref").fetchall()
+    with library.transaction():
+        for case_id, location in rows:
+            entry = table.lookup(location)
+            if entry is None:
+                continue
+            library.set_labels(case_id, entry.labels, "dataset", detail)
+            if entry.mask_path:
+                library.set_case_mask(case_id, entry.mask_path)
+            labelled += 1
+    return labelled
+
+
+def _count_parents(library: Library, series_ids: set[int], report: ImportReport) -> None:
+    if not series_ids:
+        return
+    marks = ",".join("?" * len(series_ids))
+    ids = sorted(series_ids)
+    report.series = len(ids)
+    report.studies = library.conn.execute(
+        f"SELECT COUNT(DISTINCT study_ref) FROM series WHERE id IN ({marks})", ids).fetchone()[0]
+    report.patients = library.conn.execute(
+        f"SELECT COUNT(DISTINCT st.patient_ref) FROM series se JOIN studies st ON "
+        f"st.id = se.study_ref WHERE se.id IN ({marks})", ids).fetchone()[0]
+
+
+def import_error_summary(exc: MedViewerError) -> str:
+    """Return a one-line description of an import-level error for the UI."""
+    return str(exc)
