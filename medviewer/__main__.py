@@ -1,4 +1,5 @@
-from medviewer.cli.main import main
 import sys
+
+from medviewer.launcher import main
 
 sys.exit(main())

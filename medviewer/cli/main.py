@@ -1,4 +1,8 @@
-"""The ``medviewer`` command: no arguments opens the GUI, subcommands run headless.
+"""The ``medviewer`` command line: subcommands run headless.
+
+With no subcommand (or ``demo`` without ``--no-gui``) the parser returns a
+:class:`GuiRequest`; :mod:`medviewer.launcher` then opens the GUI, so this
+package never imports Qt.
 
 Each command group lives in its own module under :mod:`medviewer.cli` and
 exposes ``register(subparsers)``; the parser it adds sets ``func`` to a
@@ -9,16 +13,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
-
 from medviewer import __version__
 from medviewer.errors import MedViewerError
 
-from medviewer.cli.output import fail
+from medviewer.cli.output import GuiRequest, fail
 
 # Modules that contribute subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
+    "medviewer.cli.import_cmd",
+    "medviewer.cli.info_cmd",
+    "medviewer.cli.render_cmd",
     "medviewer.cli.synthetic_cmd",
+    "medviewer.cli.demo_cmd",
 ]
 
 
@@ -36,21 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+def main(argv: list[str] | None = None) -> int | GuiRequest:
+    """Run the command line; return the exit code, or a request to open the GUI."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        from medviewer.cli.gui_launch import launch_gui
-
-        return launch_gui(library=args.library)
+        return GuiRequest(library=args.library)
     try:
-        return int(args.func(args) or 0)
+        result = args.func(args)
+        return result if isinstance(result, GuiRequest) else int(result or 0)
     except MedViewerError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
 
 
-if __name__ == "__main__":
-    sys.exit(main())

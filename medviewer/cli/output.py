@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class GuiRequest:
+    """A command's answer that means "now open the viewer" (on ``library`` if given)."""
+
+    library: str | None = None
 
 
 def emit(as_json: bool, payload: Any, text: str) -> None:

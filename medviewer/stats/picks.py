@@ -88,6 +88,11 @@ class PicksTable:
         return len(self.queries)
 
     @property
+    def query_starts(self) -> np.ndarray:
+        """Index of each query's first item (items of a query are contiguous)."""
+        return np.flatnonzero(np.r_[True, np.diff(self.item_query) != 0])
+
+    @property
     def rated(self) -> np.ndarray:
         """Boolean mask (n_items, n_readers) of the ratings that exist."""
         return self.ratings >= 0

@@ -201,8 +201,11 @@ def sample_anatomy(
     right, left = lung(-1), lung(+1)
     if CARDIOMEGALY in findings:
         ctr = rng.uniform(0.58, 0.68)
+        # An enlarged heart lies more transversely and is rounder.
+        elongation, tilt = rng.uniform(1.1, 1.25), rng.uniform(55.0, 70.0)
     else:
         ctr = rng.uniform(0.38, 0.47)
+        elongation, tilt = rng.uniform(1.2, 1.4), rng.uniform(35.0, 50.0)
     if emphysema:
         ctr -= 0.02  # the long, narrow heart of a hyperinflated chest
     if view == "AP":
@@ -220,9 +223,9 @@ def sample_anatomy(
         right_lung=right,
         left_lung=left,
         ctr=float(ctr),
-        heart_elongation=rng.uniform(1.2, 1.4),
-        heart_tilt_deg=rng.uniform(35.0, 50.0),
-        lung_lucency=rng.uniform(0.46, 0.52) if emphysema else rng.uniform(0.33, 0.38),
+        heart_elongation=float(elongation),
+        heart_tilt_deg=float(tilt),
+        lung_lucency=rng.uniform(0.58, 0.64) if emphysema else rng.uniform(0.45, 0.5),
         vascularity=rng.uniform(0.03, 0.05) if emphysema else rng.uniform(0.09, 0.13),
         rib_phase=rng.uniform(0.0, 1.0),
         gastric_bubble=bool(rng.random() < 0.6),
@@ -321,7 +324,7 @@ def _heart_geometry(anatomy: ChestAnatomy) -> tuple[float, float, float, float, 
     # About a third of the heart lies right of the midline, two thirds left.
     cu = extent / 3.0
     floor = max(rl.dome_v, ll.dome_v) + 0.04
-    cv = floor - 0.7 * vertical
+    cv = floor - 0.6 * vertical
     return cu, cv, long, short, phi, floor
 
 
@@ -362,15 +365,18 @@ def render_chest(anatomy: ChestAnatomy, size: int, rng: np.random.Generator) -> 
     au = np.abs(u)
     top_dome = max(anatomy.right_lung.dome_v, anatomy.left_lung.dome_v)
 
-    # Soft tissue: chord length through an elliptic trunk; the shoulders round off
-    # toward the neck near the top edge.
-    trunk = f32(0.86 + 0.08 * anatomy.fatness)
-    t = np.clip((f32(-0.68) - v) * f32(1 / 0.55), 0.0, 1.0)
-    half_width = np.maximum(trunk * np.sqrt(f32(1.0) - t * t), f32(0.2))
+    # Soft tissue: chord length through an elliptic trunk whose outline flares out
+    # above the axillae into shoulders that leave the frame.
+    trunk = f32(0.8 + 0.1 * anatomy.fatness)
+    shoulder = np.clip((f32(-0.42) - v) * f32(1 / 0.4), 0.0, 1.0)
+    half_width = trunk + f32(0.45) * shoulder * shoulder
     rel = np.clip(au / half_width, 0.0, 1.0)
     chord = np.sqrt(f32(1.0) - rel * rel)
     body = _ramp(half_width - au, 0.025)
-    density = body * (f32(0.22 + 0.1 * anatomy.fatness) + f32(0.38) * chord)
+    density = body * (f32(0.2 + 0.1 * anatomy.fatness) + f32(0.62) * chord)
+    # Humeral heads at the top corners.
+    head = (au - (trunk + f32(0.2))) ** 2 + (v + f32(0.82)) ** 2
+    density += _ramp(f32(0.12 * 0.12) - head, 0.008) * f32(0.1)
 
     # Lungs subtract density (air); the thick middle of each field is darker than its rim.
     right_margin = _lung_margin(anatomy.right_lung, -1, u, v)
@@ -390,14 +396,18 @@ def render_chest(anatomy: ChestAnatomy, size: int, rng: np.random.Generator) -> 
     du, dv = u - hu, v - f32(-0.04)
     rho = np.sqrt(du * du + dv * dv)
     theta = np.arctan2(dv, du)
-    polar = smooth_noise(rng, 256, 64)  # rows: angle, columns: distance
-    ti = ((theta + f32(np.pi)) * f32(255 / (2 * np.pi))).astype(np.intp)
-    ri = np.minimum(rho * f32(120), f32(255)).astype(np.intp)
+    polar = smooth_noise(rng, 256, 28)  # rows: angle, columns: distance
+    # Warping the angle with a second noise makes the lines wander and branch.
+    warp = smooth_noise(rng, size, 12) * f32(0.12)
+    ti = (((theta + warp) * f32(255 / (2 * np.pi))).astype(np.intp)) % 256
+    ri = np.minimum(rho * f32(90), f32(255)).astype(np.intp)
     n = polar[ti, ri]
-    vessels = np.exp(-(n * n) * f32(1 / 0.05))
+    # Lines taper: wide near the hilum, thin in the periphery.
+    vessels = np.exp(-(n * n) / (f32(0.01) + f32(0.08) * np.exp(-rho * f32(1 / 0.25))))
     hilar = np.exp(-(rho * rho) * f32(1 / 0.05))
     fade = np.exp(-rho * f32(1 / 0.35))
-    density += lung * f32(anatomy.vascularity) * (vessels * fade + f32(0.6) * hilar)
+    start = _ramp(rho - f32(0.08), 0.08)  # no lines converging on a single point
+    density += lung * f32(anatomy.vascularity) * (vessels * fade * start + f32(0.6) * hilar)
 
     # Heart a touch denser than the mediastinum around it.
     heart_soft = _ramp(heart_margin, 0.02)
@@ -423,10 +433,10 @@ def render_chest(anatomy: ChestAnatomy, size: int, rng: np.random.Generator) -> 
 
     # Clavicles: thick bars from the sternal ends up and out toward the shoulders.
     sc = au - f32(0.06)
-    vc = f32(-0.56) - f32(0.28) * sc + f32(0.22) * sc * sc
-    clavicle = _ramp(f32(0.028) - np.abs(v - vc), 0.016)
-    clavicle *= _ramp(sc, 0.03) * _ramp(f32(0.62) - au, 0.05)
-    density += clavicle * f32(0.11)
+    vc = f32(-0.54) - f32(0.45) * sc + f32(0.35) * sc * sc
+    clavicle = _ramp(f32(0.028) - np.abs(v - vc), 0.02)
+    clavicle *= _ramp(sc, 0.04) * _ramp(f32(0.64) - au, 0.06)
+    density += clavicle * f32(0.08)
 
     if anatomy.female:
         # Breast shadows: soft density over the lower lateral lung zones.
@@ -480,16 +490,18 @@ def _draw_opacities(
     """Add patchy consolidations inside the lungs to ``density``; return their mask."""
     f32 = np.float32
     mask = np.zeros((size, size), dtype=bool)
+    # Overlapping consolidations do not add up: take the densest at each pixel.
+    added = np.zeros((size, size), dtype=np.float32)
     # Centres away from the lung edge, so most of each blob lies in aerated lung.
     candidates = np.flatnonzero(lung_margin > 0.06)
     if candidates.size == 0:  # pragma: no cover - every sampled anatomy has lungs
         candidates = np.flatnonzero(lung_margin > 0)
-    patch = smooth_noise(rng, size, 40)
+    patch = smooth_noise(rng, size, 24)
     scale_px = 0.5 * size * anatomy.scale  # pixels per body unit
     for _ in range(anatomy.opacity_count):
         idx = int(candidates[rng.integers(candidates.size)])
         row, col = divmod(idx, size)
-        radius = rng.uniform(0.09, 0.17)
+        radius = rng.uniform(0.11, 0.2)
         cu, cv = float(u[row, col]), float(v[row, col])
         half = int(np.ceil(1.6 * radius * scale_px)) + 2
         r0, r1 = max(0, row - half), min(size, row + half + 1)
@@ -497,15 +509,19 @@ def _draw_opacities(
         bu, bv = u[r0:r1, c0:c1], v[r0:r1, c0:c1]
         field_ = np.zeros(bu.shape, dtype=np.float32)
         # Several overlapping lobules make an irregular outline.
-        for _lobe in range(4):
-            ou, ov = rng.normal(0.0, 0.35 * radius, 2)
-            width = radius * rng.uniform(0.45, 0.75)
+        for _lobe in range(5):
+            ou, ov = rng.normal(0.0, 0.3 * radius, 2)
+            width = radius * rng.uniform(0.55, 0.85)
             d2 = (bu - f32(cu + ou)) ** 2 + (bv - f32(cv + ov)) ** 2
             np.maximum(field_, np.exp(-d2 * f32(1.0 / (width * width))), out=field_)
-        field_ *= f32(0.75) + f32(0.45) * patch[r0:r1, c0:c1]
+        field_ *= f32(0.85) + f32(0.2) * patch[r0:r1, c0:c1]
         soft = _ramp(field_ - f32(0.45), 0.7)
         inside = lung[r0:r1, c0:c1]
-        amplitude = f32(rng.uniform(0.2, 0.28))
-        density[r0:r1, c0:c1] += soft * inside * amplitude
-        mask[r0:r1, c0:c1] |= (field_ > 0.4) & (inside > 0.5)
+        amplitude = f32(rng.uniform(0.26, 0.34))
+        # Mottled rather than uniform: consolidation spares some air spaces.
+        mottle = f32(0.8) + f32(0.2) * patch[r0:r1, c0:c1]
+        np.maximum(added[r0:r1, c0:c1], soft * inside * mottle * amplitude,
+                   out=added[r0:r1, c0:c1])
+        mask[r0:r1, c0:c1] |= (field_ > 0.45) & (inside > 0.5)
+    density += added
     return mask

@@ -1,0 +1,26 @@
+"""Entry point of the ``medviewer`` command: the CLI, or the GUI when asked for.
+
+This module sits above both :mod:`medviewer.cli` and :mod:`medviewer.qt`; it
+is the only place that may reach both.  Qt is imported only when the GUI opens.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from medviewer.cli.main import main as cli_main
+from medviewer.cli.output import GuiRequest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``medviewer``; return the process exit code."""
+    result = cli_main(argv)
+    if isinstance(result, GuiRequest):
+        from medviewer.qt.app import run_app
+
+        return run_app(library=result.library)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The library browser: patients > studies > series, with thumbnails and search."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from medviewer.display.render import render_frame
+from medviewer.qt.workers import TaskRunner
+from medviewer.store.library import Library
+
+THUMB = 56
+SERIES_ROLE = Qt.UserRole + 1
+
+
+def _thumbnail(library_path: str, series_id: int) -> np.ndarray | None:
+    """Render the middle image of a series as a small grey/RGB array (worker thread)."""
+    from medviewer.dicom.pixels import decode
+
+    with Library(library_path) as library:
+        instances = library.instances(series_id)
+    if not instances:
+        return None
+    inst = instances[len(instances) // 2]
+    image = decode(inst.ref)
+    pixels = render_frame(image, image.frame_count // 2)
+    step = max(1, max(pixels.shape[:2]) // THUMB)
+    return np.ascontiguousarray(pixels[::step, ::step])
+
+
+def to_qimage(pixels: np.ndarray) -> QImage:
+    """Wrap 8-bit grey or RGB pixels in a QImage (copied, so the array may go)."""
+    pixels = np.ascontiguousarray(pixels)
+    h, w = pixels.shape[:2]
+    if pixels.ndim == 2:
+        return QImage(pixels.data, w, h, pixels.strides[0], QImage.Format_Grayscale8).copy()
+    return QImage(pixels.data, w, h, pixels.strides[0], QImage.Format_RGB888).copy()
+
+
+class LibraryPanel(QWidget):
+    """Browse a library; double-click (or Enter) opens a series.
+
+    Signals
+    -------
+    sig_series_chosen(int)
+        The id of the series to open.
+    """
+
+    sig_series_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library_path: str | None = None
+        self.hide_identifying = False
+        self._thumbs: dict[int, np.ndarray] = {}
+        self._thumb_lock = threading.Lock()
+        self._items: dict[int, QTreeWidgetItem] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search patient, study, series, label\u2026")
+        self.search.setClearButtonEnabled(True)
+        layout.addWidget(self.search)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("librarySummary")
+        layout.addWidget(self.summary)
+        self.tree = QTreeWidget(self)
+        self.tree.setHeaderHidden(True)
+        self.tree.setIconSize(QSize(THUMB, THUMB))
+        self.tree.setUniformRowHeights(False)
+        layout.addWidget(self.tree, 1)
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self.refresh)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.tree.itemActivated.connect(self._on_activated)
+        self.tree.itemDoubleClicked.connect(self._on_activated)
+        self._runner = TaskRunner(self)
+        self._thumb_timer = QTimer(self, interval=200)
+        self._thumb_timer.timeout.connect(self._apply_thumbnails)
+
+    def set_library(self, path: str | None) -> None:
+        """Show a library (or nothing)."""
+        self.library_path = path
+        with self._thumb_lock:
+            self._thumbs.clear()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the tree from the library, keeping the search."""
+        self.tree.clear()
+        self._items.clear()
+        if not self.library_path:
+            self.summary.setText("No library open")
+            return
+        text = self.search.text().strip()
+        with Library(self.library_path) as library:
+            counts = library.counts()
+            patients = library.patients(text)
+            first_series = None
+            for n, patient in enumerate(patients, start=1):
+                who = (f"Patient {n}" if self.hide_identifying else
+                       f"{patient.name or '(no name)'}  \u2014  {patient.patient_id or 'no ID'}")
+                p_item = QTreeWidgetItem([f"{who}  ({patient.studies} studies)"])
+                self.tree.addTopLevelItem(p_item)
+                for study in library.studies(patient.id):
+                    date = _format_date(study.study_date)
+                    s_item = QTreeWidgetItem([f"{date}  {study.description or 'study'}"])
+                    p_item.addChild(s_item)
+                    for series in library.series(study.id):
+                        labels = library.series_label_names(series.id)
+                        count = (f"{series.instances} images" if series.frames == series.instances
+                                 else f"{series.instances} images, {series.frames} frames")
+                        text_lines = f"{series.modality} {series.description or ''}".strip()
+                        text_lines += f"\n{count}"
+                        if labels:
+                            text_lines += "\n" + ", ".join(labels)
+                        if series.warnings and any(w.code != "sorted by instance number"
+                                                   for w in series.warnings):
+                            text_lines += "\n\u26a0 geometry"
+                        item = QTreeWidgetItem([text_lines])
+                        item.setData(0, SERIES_ROLE, series.id)
+                        item.setToolTip(0, "\n".join(w.message for w in series.warnings) or
+                                        series.series_uid)
+                        s_item.addChild(item)
+                        self._items[series.id] = item
+                        first_series = first_series or item
+        self.tree.expandAll() if len(patients) <= 20 else self.tree.expandToDepth(0)
+        self.summary.setText(f"{counts['patients']} patients, {counts['studies']} studies, "
+                             f"{counts['series']} series, {counts['instances']} images"
+                             + (f"  \u2014  {len(patients)} match" if text else ""))
+        self._apply_thumbnails()
+        self._start_thumbnails()
+
+    def _start_thumbnails(self) -> None:
+        missing = [sid for sid in self._items if sid not in self._thumbs]
+        if not missing or not self.library_path:
+            return
+        path, thumbs, lock = self.library_path, self._thumbs, self._thumb_lock
+
+        def work(state):
+            for n, sid in enumerate(missing):
+                state.check()
+                try:
+                    pixels = _thumbnail(path, sid)
+                except Exception:  # noqa: BLE001 - a series without a thumbnail still lists
+                    pixels = None
+                if pixels is not None:
+                    with lock:
+                        thumbs[sid] = pixels
+                state.set_progress((n + 1) / len(missing))
+            return True
+
+        self._runner.start(work, lambda _r: (self._apply_thumbnails(), self._thumb_timer.stop()))
+        self._thumb_timer.start()
+
+    def _apply_thumbnails(self) -> None:
+        with self._thumb_lock:
+            ready = [(sid, px) for sid, px in self._thumbs.items()]
+        for sid, pixels in ready:
+            item = self._items.get(sid)
+            if item is not None and item.icon(0).isNull():
+                item.setIcon(0, QIcon(QPixmap.fromImage(to_qimage(pixels))))
+
+    def select_series(self, series_id: int) -> None:
+        """Highlight a series in the tree."""
+        item = self._items.get(series_id)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+
+    def series_order(self) -> list[int]:
+        """Return series ids in tree order (for next/previous series)."""
+        return list(self._items)
+
+    def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        series_id = item.data(0, SERIES_ROLE)
+        if series_id is not None:
+            self.sig_series_chosen.emit(int(series_id))
+
+
+def _format_date(value: str) -> str:
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value or "(no date)"

@@ -1,0 +1,537 @@
+"""The main window: library browser, viewport grid, case panel, menus and shortcuts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QWidget)
+
+from medviewer import __version__
+from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
+from medviewer.qt.case_panel import CasePanel
+from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
+from medviewer.qt.library_panel import LibraryPanel
+from medviewer.qt.viewport_widget import ViewportWidget
+from medviewer.qt.workers import TaskRunner
+from medviewer.services.image_cache import ImageCache
+from medviewer.services.settings import Settings, save_settings
+from medviewer.store.library import Library
+
+LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
+
+
+class MainWindow(QMainWindow):
+    """The viewer's main window.
+
+    Parameters
+    ----------
+    settings : Settings
+        The user's settings; saved when they change and on close.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.library_path: str | None = None
+        self.cache = ImageCache()
+        self.viewports: list[ViewportWidget] = []
+        self.active: ViewportWidget | None = None
+        self.sync_scrolling = True
+        self._syncing = False
+        self.setWindowTitle("MedViewer")
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self._build_docks()
+        self._build_central()
+        self._build_status()
+        self._build_actions()
+        self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
+        self.importer = TaskRunner(self)
+        self.importer.sig_progress.connect(self._on_import_progress)
+        self.importer.sig_failed.connect(lambda m, d: (self._end_import(),
+                                                        show_unexpected_error(self, m, d)))
+        self.cine = QTimer(self)
+        self.cine.timeout.connect(self._cine_step)
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        self.library_panel = LibraryPanel(self)
+        self.library_panel.sig_series_chosen.connect(self.open_series)
+        dock = QDockWidget("Library", self)
+        dock.setObjectName("libraryDock")
+        dock.setWidget(self.library_panel)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        self.library_dock = dock
+        self.case_panel = CasePanel(self)
+        case_dock = QDockWidget("Case", self)
+        case_dock.setObjectName("caseDock")
+        case_dock.setWidget(self.case_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, case_dock)
+        self.case_dock = case_dock
+        self.resizeDocks([dock, case_dock], [330, 260], Qt.Horizontal)
+
+    def _build_central(self) -> None:
+        self.grid_host = QWidget(self)
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setContentsMargins(2, 2, 2, 2)
+        self.grid.setSpacing(3)
+        self.setCentralWidget(self.grid_host)
+        for _ in range(4):
+            viewport = ViewportWidget(self.cache, self.grid_host)
+            viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
+            viewport.sig_plane_shown.connect(lambda index, v=viewport: self._on_plane_shown(v, index))
+            viewport.hide_identifying = self.settings.hide_identifying_text
+            viewport.show_corner_text = self.settings.show_corner_text
+            self.viewports.append(viewport)
+        self.set_active(self.viewports[0])
+
+    def _build_status(self) -> None:
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancel_import)
+        self.provider_label = QLabel("", self)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.statusBar().showMessage("Ready")
+
+    def _action(self, menu, text: str, slot, keys=None, checkable=False, group="") -> QAction:
+        action = QAction(text, self)
+        if keys:
+            sequences = [QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])]
+            action.setShortcuts(sequences)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        action.setProperty("group", group or menu.title().replace("&", ""))
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open library\u2026", self.choose_library, "Ctrl+O")
+        self._action(file_menu, "New library\u2026", self.new_library, "Ctrl+N")
+        self._action(file_menu, "Import folder\u2026", self.choose_import_folder, "Ctrl+I")
+        self._action(file_menu, "Import files\u2026", self.choose_import_files, "Ctrl+Shift+I")
+        self.recent_menu = file_menu.addMenu("Recent libraries")
+        self._fill_recent()
+        self._action(file_menu, "Open the demo library", self.open_demo)
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, "Ctrl+Q")
+
+        image = bar.addMenu("&Image")
+        self._action(image, "Next image", lambda: self._on_active(lambda v: v.state.step(1)),
+                     ["Down", "PgDown"])
+        self._action(image, "Previous image", lambda: self._on_active(lambda v: v.state.step(-1)),
+                     ["Up", "PgUp"])
+        self._action(image, "First image", lambda: self._on_active(lambda v: v.state.set_index(0)),
+                     "Home")
+        self._action(image, "Last image",
+                     lambda: self._on_active(lambda v: v.state.set_index(len(v.state.planes) - 1)),
+                     "End")
+        self._action(image, "Next series", lambda: self.step_series(1), "Right")
+        self._action(image, "Previous series", lambda: self.step_series(-1), "Left")
+        self.cine_action = self._action(image, "Play / pause cine", self.toggle_cine, "Space",
+                                        checkable=True)
+        image.addSeparator()
+        for key, name in PRESET_KEYS.items():
+            self._action(image, f"Window: {PRESETS[name].name}",
+                         lambda _c=False, n=name: self.apply_preset(n), key)
+        self._action(image, "Window: radiograph / auto", lambda: self.apply_preset("auto"), "6")
+        self._action(image, "Window: from the header", lambda: self.apply_preset("header"), "0")
+        image.addSeparator()
+        self._action(image, "Invert", lambda: self._on_active(lambda v: v.state.toggle_invert()), "I")
+        self._action(image, "Rotate clockwise", lambda: self._on_active(lambda v: v.state.rotate(90)),
+                     "R")
+        self._action(image, "Rotate anticlockwise",
+                     lambda: self._on_active(lambda v: v.state.rotate(-90)), "Shift+R")
+        self._action(image, "Flip horizontally",
+                     lambda: self._on_active(lambda v: v.state.flip(True)), "H")
+        self._action(image, "Flip vertically",
+                     lambda: self._on_active(lambda v: v.state.flip(False)), "V")
+        self._action(image, "Zoom in", lambda: self._on_active(lambda v: v.zoom(0.8)), ["+", "="])
+        self._action(image, "Zoom out", lambda: self._on_active(lambda v: v.zoom(1.25)), "-")
+        self._action(image, "Fit to window", lambda: self._on_active(lambda v: v.fit()), "F")
+        self._action(image, "Reset view", self.reset_view, "Ctrl+R")
+
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
+        self._action(tools, "Measure length", lambda: self.set_tool("length"), "L")
+        self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
+        self._action(tools, "Clear measurements",
+                     lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
+        tools.addSeparator()
+        self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
+
+        view = bar.addMenu("&View")
+        for name, key in (("1x1", "Ctrl+1"), ("1x2", "Ctrl+2"), ("2x2", "Ctrl+3")):
+            self._action(view, f"Layout {name}", lambda _c=False, n=name: self.set_layout(n), key)
+        self.sync_action = self._action(view, "Synchronise scrolling", self.toggle_sync, "S",
+                                        checkable=True)
+        self.sync_action.setChecked(True)
+        view.addSeparator()
+        self.hide_action = self._action(view, "Hide identifying text", self.toggle_identifying,
+                                        "A", checkable=True)
+        self.hide_action.setChecked(self.settings.hide_identifying_text)
+        self.corner_action = self._action(view, "Show corner text", self.toggle_corner_text, "C",
+                                          checkable=True)
+        self.corner_action.setChecked(self.settings.show_corner_text)
+        self._action(view, "Full screen", self.toggle_full_screen, "F11")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Keyboard and mouse\u2026", self.show_shortcuts, ["F1", "?"])
+        self._action(help_menu, "About MedViewer", self.show_about)
+
+    # -- library ------------------------------------------------------------------------------
+    def open_library(self, path: str) -> None:
+        """Open (or create) a library and list it."""
+        path = str(Path(path).expanduser().resolve())
+        with Library(path):
+            pass  # creates/migrates, raising a clear error if it is not a library
+        self.library_path = path
+        self.cache.clear()
+        self.library_panel.set_library(path)
+        for viewport in self.viewports:
+            viewport.clear()
+        self.case_panel.show_nothing()
+        self.settings.add_recent(path)
+        save_settings(self.settings)
+        self._fill_recent()
+        self.setWindowTitle(f"MedViewer \u2014 {Path(path).stem}")
+        self.statusBar().showMessage(f"Library {path}", 5000)
+
+    def choose_library(self) -> None:
+        """Ask for a library file to open."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open library", str(Path.home()),
+                                              "MedViewer library (*.sqlite *.db);;All files (*)")
+        if path:
+            self._open_library_safely(path)
+
+    def new_library(self) -> None:
+        """Ask where to create a new, empty library."""
+        path, _ = QFileDialog.getSaveFileName(self, "New library", str(Path.home() / "library.sqlite"),
+                                              "MedViewer library (*.sqlite)")
+        if path:
+            self._open_library_safely(path)
+
+    def _open_library_safely(self, path: str) -> None:
+        from medviewer.errors import MedViewerError
+
+        try:
+            self.open_library(path)
+        except MedViewerError as exc:
+            QMessageBox.warning(self, "MedViewer", str(exc))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_libraries:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self._open_library_safely(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent_libraries))
+
+    def open_demo(self) -> None:
+        """Build the demo library in the background (first time) and open it."""
+        from medviewer.services.demo import build_demo
+
+        self._begin_import("Preparing the demo library")
+        self.importer.start(lambda state: str(build_demo(state=state)),
+                            lambda path: (self._end_import(), self.open_library(path)))
+
+    # -- import -------------------------------------------------------------------------------
+    def choose_import_folder(self) -> None:
+        """Ask for a folder to import."""
+        folder = QFileDialog.getExistingDirectory(self, "Import folder", str(Path.home()))
+        if folder:
+            self.import_paths([folder])
+
+    def choose_import_files(self) -> None:
+        """Ask for files (DICOM, zip, PNG/JPEG) to import."""
+        files, _ = QFileDialog.getOpenFileNames(self, "Import files", str(Path.home()))
+        if files:
+            self.import_paths(files)
+
+    def import_paths(self, paths: list[str], labels: str | None = None) -> None:
+        """Import into the open library (a new one in the data folder if none) off the GUI thread."""
+        from medviewer.paths import data_dir
+        from medviewer.services.importer import import_paths
+
+        if not self.library_path:
+            self.open_library(str(data_dir() / "library.sqlite"))
+        library_path = self.library_path
+
+        def work(state):
+            with Library(library_path) as library:
+                return import_paths(library, paths, labels=labels, state=state)
+
+        self._begin_import("Importing")
+        self.importer.start(work, self._on_import_done)
+
+    def _begin_import(self, text: str) -> None:
+        self.progress.setValue(0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.statusBar().showMessage(text)
+
+    def _end_import(self) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+
+    def cancel_import(self) -> None:
+        """Stop the running import; files already committed stay in the library."""
+        self.importer.cancel()
+        self._end_import()
+        self.statusBar().showMessage("Import cancelled; files imported so far were kept", 8000)
+        self.library_panel.refresh()
+
+    def _on_import_progress(self, fraction: float, status: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        if status:
+            self.statusBar().showMessage(status)
+
+    def _on_import_done(self, report) -> None:
+        self._end_import()
+        self.library_panel.refresh()
+        text = (f"Imported {report.instances} images ({report.series} series), "
+                f"{report.unchanged} unchanged, {len(report.skipped)} skipped")
+        self.statusBar().showMessage(text, 15000)
+        if report.skipped:
+            self._show_import_report(report)
+
+    def _show_import_report(self, report) -> None:
+        lines = [f"{s.path}\n    {s.reason}: {s.detail}" for s in report.skipped]
+        box = QMessageBox(QMessageBox.Information, "Import report",
+                          f"{len(report.skipped)} file(s) were not imported. The rest loaded.",
+                          QMessageBox.Ok, self)
+        box.setDetailedText("\n".join(lines))
+        box.open()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = [p for p in paths if os.path.exists(p)]
+        if paths:
+            self.import_paths(paths)
+            event.acceptProposedAction()
+
+    # -- viewing ------------------------------------------------------------------------------
+    def open_series(self, series_id: int, viewport: ViewportWidget | None = None) -> None:
+        """Show a series in the active viewport (GUI thread; pixels decode in the background)."""
+        viewport = viewport or self.active
+        with Library(self.library_path) as library:
+            series = library.series(series_id=series_id)[0]
+            instances = library.instances(series_id)
+            study = library.conn.execute(
+                "SELECT st.study_date, st.description, st.accession, p.name, p.patient_id, "
+                "p.birth_date, p.sex FROM studies st JOIN patients p ON p.id = st.patient_ref "
+                "WHERE st.id = ?", (series.study_ref,)).fetchone()
+        date, description, accession, name, pid, birth, sex = study
+        patient_text = [name or "(no name)", f"ID {pid}" if pid else "",
+                        " ".join(x for x in (birth, sex) if x)]
+        study_text = [f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date,
+                      description, f"Acc {accession}" if accession else ""]
+        viewport.show_series(series, instances, [t for t in patient_text if t],
+                             [t for t in study_text if t])
+        viewport.series_id = series_id
+        self.library_panel.select_series(series_id)
+        self._update_case_panel(viewport)
+
+    def _update_case_panel(self, viewport: ViewportWidget) -> None:
+        plane = viewport.state.current
+        if plane is None or not self.library_path:
+            self.case_panel.show_nothing()
+            return
+        warnings = [w.message for w in viewport.series.warnings] if viewport.series else []
+        self.case_panel.show_instance(self.library_path, plane.instance.id, plane.instance.location,
+                                      warnings)
+
+    def _on_plane_shown(self, viewport: ViewportWidget, index: int) -> None:
+        if viewport is self.active:
+            self._update_case_panel(viewport)
+        if not self.sync_scrolling or self._syncing or len(viewport.state.planes) < 2:
+            return
+        # Follow by relative position: the same fraction of the way through each stack.
+        fraction = index / (len(viewport.state.planes) - 1)
+        self._syncing = True
+        try:
+            for other in self._visible_viewports():
+                if other is not viewport and len(other.state.planes) > 1:
+                    other.state.set_index(round(fraction * (len(other.state.planes) - 1)))
+        finally:
+            self._syncing = False
+
+    def _visible_viewports(self) -> list[ViewportWidget]:
+        rows, cols = LAYOUTS[self.settings.layout]
+        return self.viewports[: rows * cols]
+
+    def set_active(self, viewport: ViewportWidget) -> None:
+        """Make a viewport the target of keys and of the library's double-click."""
+        self.active = viewport
+        for v in self.viewports:
+            v.setProperty("active", v is viewport and len(self._visible_viewports_safe()) > 1)
+            v.style().unpolish(v)
+            v.style().polish(v)
+
+    def _visible_viewports_safe(self) -> list[ViewportWidget]:
+        layout = getattr(self.settings, "layout", "1x1")
+        rows, cols = LAYOUTS.get(layout, (1, 1))
+        return self.viewports[: rows * cols]
+
+    def set_layout(self, name: str) -> None:
+        """Show 1x1, 1x2 or 2x2 viewports."""
+        rows, cols = LAYOUTS[name]
+        for v in self.viewports:
+            self.grid.removeWidget(v)
+            v.hide()
+        for i in range(rows * cols):
+            self.grid.addWidget(self.viewports[i], i // cols, i % cols)
+            self.viewports[i].show()
+        self.settings.layout = name
+        if self.active not in self.viewports[: rows * cols]:
+            self.set_active(self.viewports[0])
+        else:
+            self.set_active(self.active)
+
+    def _on_active(self, fn) -> None:
+        if self.active is not None and self.active.state.planes:
+            fn(self.active)
+
+    def step_series(self, delta: int) -> None:
+        """Open the next or previous series of the library in the active viewport."""
+        order = self.library_panel.series_order()
+        if not order:
+            return
+        current = getattr(self.active, "series_id", None)
+        index = order.index(current) + delta if current in order else 0
+        if 0 <= index < len(order):
+            self.open_series(order[index])
+
+    def apply_preset(self, name: str) -> None:
+        """Apply a window preset (``auto`` and ``header`` are computed per image)."""
+        viewport = self.active
+        if viewport is None or viewport.state.current is None:
+            return
+        image = self.cache.peek(viewport.state.current.instance.location)
+        if image is None or image.is_color:
+            return
+        frame = image.frames[viewport.state.current.frame]
+        if name == "auto":
+            window = auto_window(frame)
+        elif name == "header":
+            from medviewer.display.windowing import default_window
+
+            window = default_window(frame, image.windows)
+        else:
+            window = PRESETS[name]
+        viewport.state.set_window(window)
+
+    def reset_view(self) -> None:
+        """Reset window, rotation, flips, inversion and zoom of the active viewport."""
+        viewport = self.active
+        if viewport is None or viewport.state.current is None:
+            return
+        viewport.state.reset_transform()
+        self.apply_preset("header")
+        viewport.fit()
+
+    def set_tool(self, tool: str) -> None:
+        """Choose the left-drag tool for every viewport."""
+        for viewport in self.viewports:
+            viewport.set_tool(tool)
+        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI"}
+        self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
+
+    def toggle_cine(self) -> None:
+        """Play or pause the active stack."""
+        if self.cine.isActive():
+            self.cine.stop()
+        else:
+            self.cine.start(int(1000 / max(1, self.settings.cine_fps)))
+        self.cine_action.setChecked(self.cine.isActive())
+
+    def _cine_step(self) -> None:
+        viewport = self.active
+        if viewport is None or len(viewport.state.planes) < 2:
+            return
+        nxt = viewport.state.index + 1
+        viewport.state.set_index(0 if nxt >= len(viewport.state.planes) else nxt)
+
+    def toggle_sync(self) -> None:
+        """Synchronise scrolling between viewports, or not."""
+        self.sync_scrolling = self.sync_action.isChecked()
+
+    def toggle_identifying(self) -> None:
+        """Hide or show patient-identifying text (corner text and library)."""
+        hide = self.hide_action.isChecked()
+        self.settings.hide_identifying_text = hide
+        for viewport in self.viewports:
+            viewport.hide_identifying = hide
+            viewport._update_corners()
+        self.library_panel.hide_identifying = hide
+        self.library_panel.refresh()
+        save_settings(self.settings)
+
+    def toggle_corner_text(self) -> None:
+        """Show or hide all corner text."""
+        self.settings.show_corner_text = self.corner_action.isChecked()
+        for viewport in self.viewports:
+            viewport.show_corner_text = self.settings.show_corner_text
+            viewport._update_corners()
+        save_settings(self.settings)
+
+    def toggle_full_screen(self) -> None:
+        """Switch full-screen mode."""
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def show_tags(self) -> None:
+        """Open the DICOM tag browser for the image on screen."""
+        from medviewer.dicom.pixels import read_header
+        from medviewer.qt.tag_browser import TagBrowserDialog
+
+        viewport = self.active
+        plane = viewport.state.current if viewport else None
+        if plane is None or plane.instance.kind != "dicom":
+            self.statusBar().showMessage("No DICOM image on screen", 4000)
+            return
+        dialog = TagBrowserDialog(read_header(plane.instance.ref),
+                                  Path(plane.instance.location).name, self)
+        dialog.open()
+        self._tag_dialog = dialog
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """Return (group, keys, action) for every action with a shortcut."""
+        rows = []
+        for action in self.actions():
+            keys = ", ".join(s.toString(QKeySequence.NativeText) for s in action.shortcuts())
+            if keys:
+                rows.append((str(action.property("group")), keys, action.text().replace("\u2026", "")))
+        return rows
+
+    def show_shortcuts(self) -> None:
+        """Show the shortcut cheat sheet."""
+        dialog = ShortcutSheetDialog(self.shortcut_rows(), self)
+        dialog.open()
+        self._shortcut_dialog = dialog
+
+    def show_about(self) -> None:
+        """Show the about box."""
+        QMessageBox.about(self, "About MedViewer",
+                          f"<b>MedViewer {__version__}</b><br>A radiology study tool: DICOM viewing,"
+                          " similar-case retrieval and reader studies.<br><br>Not for primary "
+                          "diagnosis.")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.importer.cancel()
+        save_settings(self.settings)
+        super().closeEvent(event)

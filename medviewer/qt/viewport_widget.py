@@ -1,0 +1,394 @@
+"""One image viewport: the canvas, corner text, warning banner and measurements.
+
+The widget draws a :class:`~medviewer.services.viewer_state.ViewerState`.
+Pixels come from the shared :class:`~medviewer.services.image_cache.ImageCache`;
+planes not yet decoded are decoded on a worker, never on the GUI thread.
+Window/level is applied by pyqtgraph's levels with the DICOM LINEAR formula
+(:func:`medviewer.display.windowing.linear_levels`), so it matches ``medviewer render``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from medviewer.display.windowing import Window, default_window, linear_levels
+from medviewer.qt.image_view import RadiologyViewBox
+from medviewer.qt.workers import TaskRunner
+from medviewer.services.image_cache import ImageCache
+from medviewer.services.viewer_state import ViewerState
+from medviewer.store.library import InstanceRow, SeriesRow
+
+GREY_LUT = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+INVERTED_LUT = GREY_LUT[::-1].copy()
+MEASURE_PEN = pg.mkPen(QColor(255, 214, 10), width=2)
+
+
+class ViewportWidget(QWidget):
+    """Show one series with stack scrolling, window/level, zoom/pan and measurements.
+
+    Signals
+    -------
+    sig_activated()
+        The user clicked into this viewport.
+    sig_plane_shown(int)
+        A plane was drawn (index in the stack); used for synchronised scrolling
+        and by tests and benchmarks to wait for a frame.
+    """
+
+    sig_activated = Signal()
+    sig_plane_shown = Signal(int)
+
+    def __init__(self, cache: ImageCache, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cache = cache
+        self.state = ViewerState()
+        self.series: SeriesRow | None = None
+        self.patient_text: list[str] = []
+        self.study_text: list[str] = []
+        self.hide_identifying = False
+        self.show_corner_text = True
+        self._decoder = TaskRunner(self)
+        self._prefetch = TaskRunner(self)
+        self._units = ""
+        self._spacing: tuple[float, float] | None = None
+        self._frame: np.ndarray | None = None  # modality values on screen (transformed)
+        self._measurements: dict[int, list] = {}
+        self._drawing = None
+        self._build()
+        self.state.connect("index_changed", lambda index: self._show_plane())
+        self.state.connect("window_changed", lambda window: self._apply_window())
+        self.state.connect("transform_changed", self._show_plane)
+        self._decoder.sig_failed.connect(self._on_decode_failed)
+
+    # -- construction -----------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.banner = QLabel(self)
+        self.banner.setObjectName("geometryBanner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+        self.view = pg.GraphicsView(self)
+        self.view.setBackground("k")
+        self.box = RadiologyViewBox()
+        self.view.setCentralItem(self.box)
+        self.image_item = pg.ImageItem()
+        self.image_item.setLookupTable(GREY_LUT)
+        self.box.addItem(self.image_item)
+        layout.addWidget(self.view, 1)
+        self.box.sig_window_drag.connect(self._on_window_drag)
+        self.box.sig_scroll.connect(self.state.step)
+        self.box.sig_tool_drag.connect(self._on_tool_drag)
+        self.box.sigRangeChanged.connect(lambda *_: self._update_corners())
+        font = QFont()
+        font.setPointSize(10)
+        self.corners = {}
+        for key, align in (("tl", Qt.AlignLeft | Qt.AlignTop), ("tr", Qt.AlignRight | Qt.AlignTop),
+                           ("bl", Qt.AlignLeft | Qt.AlignBottom),
+                           ("br", Qt.AlignRight | Qt.AlignBottom)):
+            label = QLabel(self.view)
+            label.setObjectName("cornerText")
+            label.setFont(font)
+            label.setAlignment(align)
+            label.setAttribute(Qt.WA_TransparentForMouseEvents)
+            self.corners[key] = label
+        self.message = QLabel(self.view)
+        self.message.setObjectName("viewportMessage")
+        self.message.setAlignment(Qt.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setText("Choose a series in the library\nor drop files here")
+        self.setFocusPolicy(Qt.StrongFocus)
+        # The banner can shrink the canvas without resizing this widget.
+        self.view.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
+        if watched is self.view and event.type() == QEvent.Resize:
+            self._place_overlays()
+        return False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        rect = self.view.rect().adjusted(8, 6, -8, -6)
+        half_w, half_h = rect.width() // 2, rect.height() // 2
+        self.corners["tl"].setGeometry(rect.left(), rect.top(), half_w, half_h)
+        self.corners["tr"].setGeometry(rect.left() + half_w, rect.top(), rect.width() - half_w, half_h)
+        self.corners["bl"].setGeometry(rect.left(), rect.top() + half_h, half_w, rect.height() - half_h)
+        self.corners["br"].setGeometry(rect.left() + half_w, rect.top() + half_h,
+                                       rect.width() - half_w, rect.height() - half_h)
+        self.message.setGeometry(self.view.rect())
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.sig_activated.emit()
+        super().mousePressEvent(event)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.sig_activated.emit()
+        super().focusInEvent(event)
+
+    # -- content ------------------------------------------------------------------------------
+    def show_series(self, series: SeriesRow, instances: list[InstanceRow],
+                    patient_text: list[str], study_text: list[str]) -> None:
+        """Display a series (GUI thread); planes decode in the background."""
+        self.series = series
+        self.patient_text, self.study_text = patient_text, study_text
+        self._clear_measurements()
+        warnings = [w.message for w in series.warnings if w.code != "sorted by instance number"]
+        self.banner.setText("\u26a0 " + "  \u26a0 ".join(warnings))
+        self.banner.setVisible(bool(warnings))
+        self._fit_pending = True
+        self.message.setText("Loading\u2026")
+        self.message.show()
+        self.state.set_series(series, instances)
+        cache = self.cache
+        refs = [inst.ref for inst in instances]
+        order = sorted(range(len(refs)), key=lambda i: abs(i - len(refs) // 2))
+
+        def prefetch(state):
+            # Nearest the starting slice first, so scrolling either way finds pixels.
+            for n, i in enumerate(order):
+                state.check()
+                try:
+                    cache.get(refs[i])
+                except Exception:  # noqa: BLE001 - a bad plane shows its own error when viewed
+                    continue
+                state.set_progress((n + 1) / len(order), "Loading series")
+            return True
+
+        if len(refs) > 1:
+            self._prefetch.start(prefetch)
+
+    def clear(self) -> None:
+        """Show nothing."""
+        self.series = None
+        self.state.planes = []
+        self.image_item.clear()
+        self._frame = None
+        self.banner.hide()
+        self.message.setText("Choose a series in the library\nor drop files here")
+        self.message.show()
+        self._update_corners()
+
+    def _show_plane(self) -> None:
+        plane = self.state.current
+        if plane is None:
+            return
+        image = self.cache.peek(plane.instance.location)
+        if image is None:
+            ref = plane.instance.ref
+            cache = self.cache
+            self._decoder.start(lambda state: cache.get(ref), lambda _img: self._show_plane())
+            return
+        self.message.hide()
+        if plane.frame >= image.frame_count:
+            return
+        frame = image.frames[plane.frame]
+        spacing = image.pixel_spacing or plane.instance.pixel_spacing
+        frame, spacing = self._transform(frame, spacing)
+        self._frame, self._units = frame, image.units
+        self._spacing = spacing
+        self._color = image.is_color
+        if self.state.window is None and not image.is_color:
+            self.state.window = default_window(image.frames[plane.frame], image.windows)
+        self._photometric = image.photometric
+        self._draw(frame, image.is_color)
+        self._show_measurements_for(self.state.index)
+        if getattr(self, "_fit_pending", False):
+            self._fit_pending = False
+            self.fit()
+        self._update_corners()
+        self.sig_plane_shown.emit(self.state.index)
+
+    def _transform(self, frame: np.ndarray, spacing):
+        turns = (self.state.rotation // 90) % 4
+        if turns:
+            frame = np.rot90(frame, k=-turns)
+            if spacing and turns % 2:
+                spacing = (spacing[1], spacing[0])
+        if self.state.flip_horizontal:
+            frame = frame[:, ::-1]
+        if self.state.flip_vertical:
+            frame = frame[::-1]
+        return frame, spacing
+
+    def _draw(self, frame: np.ndarray, color: bool) -> None:
+        row_mm, col_mm = self._spacing or (1.0, 1.0)
+        if color:
+            shown = 255 - frame if self.state.invert else frame
+            self.image_item.setImage(shown, autoLevels=False, levels=(0, 255))
+        else:
+            self.image_item.setImage(frame, autoLevels=False, levels=linear_levels(self.state.window))
+            self._apply_lut()
+        self.image_item.setRect(0, 0, frame.shape[1] * col_mm, frame.shape[0] * row_mm)
+
+    def _apply_lut(self) -> None:
+        inverted = (getattr(self, "_photometric", "") == "MONOCHROME1") != self.state.invert
+        self.image_item.setLookupTable(INVERTED_LUT if inverted else GREY_LUT)
+
+    def _apply_window(self) -> None:
+        if self._frame is not None and not getattr(self, "_color", False) and self.state.window:
+            self.image_item.setLevels(linear_levels(self.state.window))
+            self._update_corners()
+
+    def _on_decode_failed(self, message: str, detail: str) -> None:
+        self.image_item.clear()
+        self._frame = None
+        self.message.setText(f"This image cannot be shown:\n{message}")
+        self.message.show()
+
+    # -- interaction ----------------------------------------------------------------------------
+    def _on_window_drag(self, dx: float, dy: float) -> None:
+        window = self.state.window
+        if window is None:
+            return
+        # Sensitivity scales with the width so fine and coarse windows both feel right.
+        step = max(window.width, 1.0) / 256.0
+        width = max(1.0, window.width + dx * step * 2)
+        center = window.center - dy * step * 2
+        self.state.set_window(Window(center, width, "manual", window.function))
+
+    def fit(self) -> None:
+        """Fit the image to the viewport."""
+        self.box.autoRange(padding=0.02)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom in (factor < 1) or out around the centre."""
+        self.box.scaleBy((factor, factor))
+
+    def set_tool(self, tool: str) -> None:
+        """Choose what a left drag does: ``window``, ``length`` or ``ellipse``."""
+        self.box.tool = tool
+
+    # -- measurements -------------------------------------------------------------------------
+    def _on_tool_drag(self, start, now, finished: bool) -> None:
+        if self._frame is None:
+            return
+        if self._drawing is None:
+            if self.box.tool == "length":
+                roi = pg.LineSegmentROI([start, now], pen=MEASURE_PEN)
+            else:
+                roi = pg.EllipseROI(start, [1e-3, 1e-3], pen=MEASURE_PEN)
+            label = pg.TextItem(color=(255, 214, 10), anchor=(0, 1))
+            self.box.addItem(roi)
+            self.box.addItem(label)
+            self._drawing = (roi, label)
+            roi.sigRegionChanged.connect(lambda *_ , r=roi, t=label: self._update_measure(r, t))
+        roi, label = self._drawing
+        if isinstance(roi, pg.LineSegmentROI):
+            roi.movePoint(roi.getHandles()[1], now, finish=finished)
+        else:
+            x0, y0 = min(start.x(), now.x()), min(start.y(), now.y())
+            roi.setPos((x0, y0), update=False)
+            roi.setSize((abs(now.x() - start.x()) or 1e-3, abs(now.y() - start.y()) or 1e-3))
+        self._update_measure(roi, label)
+        if finished:
+            self._measurements.setdefault(self.state.index, []).append(self._drawing)
+            self._drawing = None
+
+    def measure_text(self, roi) -> str:
+        """Return the label of a measurement: length, or area with mean and SD."""
+        unit = "mm" if self._spacing else "px"
+        if isinstance(roi, pg.LineSegmentROI):
+            p0, p1 = (roi.mapToParent(h.pos()) for h in roi.getHandles())
+            return f"{math.hypot(p1.x() - p0.x(), p1.y() - p0.y()):.1f} {unit}"
+        stats = self.ellipse_stats(roi)
+        if stats is None:
+            return ""
+        mean, sd, area, n = stats
+        units = f" {self._units}" if self._units else ""
+        return f"mean {mean:.1f}{units}  SD {sd:.1f}\narea {area:.1f} {unit}\u00b2 ({n} px)"
+
+    def ellipse_stats(self, roi) -> tuple[float, float, float, int] | None:
+        """Return mean, SD (modality units), area and pixel count inside an ellipse ROI."""
+        if self._frame is None or self._frame.ndim != 2:
+            return None
+        row_mm, col_mm = self._spacing or (1.0, 1.0)
+        pos, size = roi.pos(), roi.size()
+        cx, cy = (pos.x() + size.x() / 2) / col_mm, (pos.y() + size.y() / 2) / row_mm
+        rx, ry = max(size.x() / 2 / col_mm, 1e-6), max(size.y() / 2 / row_mm, 1e-6)
+        rows, cols = self._frame.shape
+        yy, xx = np.ogrid[:rows, :cols]
+        inside = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1.0
+        values = self._frame[inside]
+        if values.size == 0:
+            return None
+        area = math.pi * (size.x() / 2) * (size.y() / 2)
+        return float(values.mean()), float(values.std()), area, int(values.size)
+
+    def _update_measure(self, roi, label) -> None:
+        label.setText(self.measure_text(roi))
+        bounds = roi.mapRectToParent(roi.boundingRect())
+        label.setPos(bounds.right(), bounds.top())
+
+    def _show_measurements_for(self, index: int) -> None:
+        for plane, items in self._measurements.items():
+            for item in items:
+                for part in item:
+                    part.setVisible(plane == index)
+
+    def _clear_measurements(self) -> None:
+        for items in self._measurements.values():
+            for item in items:
+                for part in item:
+                    self.box.removeItem(part)
+        self._measurements.clear()
+        self._drawing = None
+
+    def clear_measurements(self) -> None:
+        """Remove every measurement of this series."""
+        self._clear_measurements()
+
+    # -- corner text ----------------------------------------------------------------------------
+    def _update_corners(self) -> None:
+        plane = self.state.current
+        if plane is None or not self.show_corner_text:
+            for label in self.corners.values():
+                label.setText("")
+            return
+        self.corners["tl"].setText("" if self.hide_identifying else "\n".join(self.patient_text))
+        series = self.series
+        top_right = list(self.study_text)
+        if series is not None:
+            top_right.append(f"{series.modality} {series.description}".strip())
+        self.corners["tr"].setText("\n".join(t for t in top_right if t))
+        count = len(self.state.planes)
+        lines = [f"Im {self.state.index + 1}/{count}"]
+        if plane.instance.frames > 1:
+            lines.append(f"Frame {plane.frame + 1}/{plane.instance.frames}")
+        lines.append(f"{plane.instance.columns} x {plane.instance.rows}")
+        if self._spacing:
+            lines.append(f"{self._spacing[1]:.3g} x {self._spacing[0]:.3g} mm")
+        self.corners["bl"].setText("\n".join(lines))
+        right = []
+        window = self.state.window
+        if window is not None and not getattr(self, "_color", False):
+            right.append(f"W {window.width:.0f}  L {window.center:.0f}")
+        right.append(f"Zoom {self.zoom_percent():.0f}%")
+        flags = [name for name, on in (("inverted", self.state.invert),
+                                       (f"rotated {self.state.rotation}\u00b0", self.state.rotation),
+                                       ("flipped H", self.state.flip_horizontal),
+                                       ("flipped V", self.state.flip_vertical)) if on]
+        if flags:
+            right.append(", ".join(flags))
+        self.corners["br"].setText("\n".join(right))
+
+    def zoom_percent(self) -> float:
+        """Return screen pixels per image pixel, in percent."""
+        if self._frame is None:
+            return 100.0
+        view_range = self.box.viewRect()
+        if view_range.width() <= 0:
+            return 100.0
+        col_mm = self._spacing[1] if self._spacing else 1.0
+        pixels_shown = view_range.width() / col_mm
+        return 100.0 * self.box.width() / max(pixels_shown, 1e-6)

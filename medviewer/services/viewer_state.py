@@ -1,0 +1,100 @@
+"""The state of one viewport: which series, which image, window, orientation.
+
+The state lives outside Qt and emits plain events; the Qt canvas only draws
+it (napari's viewer model / Qt view split).  An "image" here is one displayed
+plane: a single-frame instance or one frame of a multi-frame instance, in the
+series' spatial order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medviewer.display.windowing import Window
+from medviewer.events import EventEmitter
+from medviewer.store.library import InstanceRow, SeriesRow
+
+
+@dataclass(frozen=True)
+class PlaneRef:
+    """One displayable plane: an instance and a frame in it."""
+
+    instance: InstanceRow
+    frame: int
+
+
+class ViewerState(EventEmitter):
+    """Series, position in the stack, window/level, invert, rotation and flips.
+
+    Events: ``series_changed``, ``index_changed(index)``, ``window_changed(window)``,
+    ``transform_changed``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.series: SeriesRow | None = None
+        self.planes: list[PlaneRef] = []
+        self.index = 0
+        self.window: Window | None = None
+        self.window_locked = False  # True once the user changes the window by hand
+        self.invert = False
+        self.rotation = 0  # degrees clockwise, multiple of 90
+        self.flip_horizontal = False
+        self.flip_vertical = False
+
+    def set_series(self, series: SeriesRow, instances: list[InstanceRow]) -> None:
+        """Show a series from its middle plane, with the default window to come."""
+        self.series = series
+        self.planes = [PlaneRef(inst, f) for inst in instances for f in range(max(1, inst.frames))]
+        self.index = len(self.planes) // 2 if len(self.planes) > 2 else 0
+        self.window = None
+        self.window_locked = False
+        self.emit("series_changed")
+        self.emit("index_changed", index=self.index)
+
+    @property
+    def current(self) -> PlaneRef | None:
+        """Return the plane on screen."""
+        return self.planes[self.index] if self.planes else None
+
+    def set_index(self, index: int) -> None:
+        """Go to a plane, clamped to the stack."""
+        if not self.planes:
+            return
+        index = max(0, min(len(self.planes) - 1, int(index)))
+        if index != self.index:
+            self.index = index
+            self.emit("index_changed", index=index)
+
+    def step(self, delta: int) -> None:
+        """Move through the stack by ``delta`` planes."""
+        self.set_index(self.index + delta)
+
+    def set_window(self, window: Window, by_user: bool = True) -> None:
+        """Change the window; a user's choice sticks while scrolling the series."""
+        self.window = window
+        self.window_locked = self.window_locked or by_user
+        self.emit("window_changed", window=window)
+
+    def toggle_invert(self) -> None:
+        """Invert grey levels."""
+        self.invert = not self.invert
+        self.emit("transform_changed")
+
+    def rotate(self, degrees: int) -> None:
+        """Rotate by a multiple of 90 degrees (clockwise positive)."""
+        self.rotation = (self.rotation + degrees) % 360
+        self.emit("transform_changed")
+
+    def flip(self, horizontal: bool) -> None:
+        """Mirror the image left-right (or up-down)."""
+        if horizontal:
+            self.flip_horizontal = not self.flip_horizontal
+        else:
+            self.flip_vertical = not self.flip_vertical
+        self.emit("transform_changed")
+
+    def reset_transform(self) -> None:
+        """Undo rotation, flips and inversion."""
+        self.rotation, self.flip_horizontal, self.flip_vertical, self.invert = 0, False, False, False
+        self.emit("transform_changed")
