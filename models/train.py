@@ -93,6 +93,10 @@ def train(cfg: TrainConfig, data: PreparedData | None = None, log=print) -> dict
                           ("cpu" if cfg.device == "auto" else cfg.device))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.pretrained and not cfg.allow_scratch:
+        # Fail before the (possibly long) data preparation when weights are unavailable.
+        build_model(ArchConfig(**{**cfg.arch.to_dict(), "num_outputs": 1, "img_size": cfg.input_size,
+                                 "in_chans": cfg.channels}), pretrained=True)
     if data is None:
         base = PreprocessConfig(cfg.input_size, cfg.resize, cfg.channels, window_policy=cfg.window_policy)
         data = prepare_data(cfg.data, base, cfg.degrees, cfg.flip)

@@ -209,11 +209,13 @@ def _create_timm_vit(arch: ArchConfig, pretrained: bool) -> nn.Module:
     try:
         return timm.create_model(arch.model, pretrained=True, **common, **overrides)
     except Exception as exc:  # hub/network errors come in many types
+        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        if "LocalEntryNotFound" in type(exc).__name__ or "OfflineMode" in type(exc).__name__:
+            why = "the Hugging Face Hub cannot be reached and they are not in the local cache"
         raise PretrainedUnavailableError(
-            f"pretrained weights for {arch.model} are unavailable "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})",
-            hint="train from scratch (omit --pretrained, or add --allow-scratch), or place the "
-            "weights in the Hugging Face cache (HF_HOME) on a machine with network access",
+            f"pretrained weights for {arch.model} are unavailable ({why or type(exc).__name__})",
+            hint="train from scratch (omit --pretrained, or add --allow-scratch), or put the "
+            "weights in the Hugging Face cache (HF_HOME) from a machine with network access",
         ) from exc
 
 

@@ -501,7 +501,7 @@ def _draw_opacities(
     for _ in range(anatomy.opacity_count):
         idx = int(candidates[rng.integers(candidates.size)])
         row, col = divmod(idx, size)
-        radius = rng.uniform(0.11, 0.2)
+        radius = rng.uniform(0.14, 0.24)
         cu, cv = float(u[row, col]), float(v[row, col])
         half = int(np.ceil(1.6 * radius * scale_px)) + 2
         r0, r1 = max(0, row - half), min(size, row + half + 1)
@@ -517,7 +517,7 @@ def _draw_opacities(
         field_ *= f32(0.85) + f32(0.2) * patch[r0:r1, c0:c1]
         soft = _ramp(field_ - f32(0.45), 0.7)
         inside = lung[r0:r1, c0:c1]
-        amplitude = f32(rng.uniform(0.26, 0.34))
+        amplitude = f32(rng.uniform(0.3, 0.4))
         # Mottled rather than uniform: consolidation spares some air spaces.
         mottle = f32(0.8) + f32(0.2) * patch[r0:r1, c0:c1]
         np.maximum(added[r0:r1, c0:c1], soft * inside * mottle * amplitude,
