@@ -112,8 +112,9 @@ class LibraryPanel(QWidget):
                     p_item.addChild(s_item)
                     for series in library.series(study.id):
                         labels = library.series_label_names(series.id)
-                        count = (f"{series.instances} images" if series.frames == series.instances
-                                 else f"{series.instances} images, {series.frames} frames")
+                        noun = "image" if series.instances == 1 else "images"
+                        count = (f"{series.instances} {noun}" if series.frames == series.instances
+                                 else f"{series.instances} {noun}, {series.frames} frames")
                         text_lines = f"{series.modality} {series.description or ''}".strip()
                         text_lines += f"\n{count}"
                         if labels:

@@ -54,6 +54,8 @@ class MainWindow(QMainWindow):
         self.importer.sig_progress.connect(self._on_import_progress)
         self.importer.sig_failed.connect(lambda m, d: (self._end_import(),
                                                         show_unexpected_error(self, m, d)))
+        self._case_timer = QTimer(self, singleShot=True, interval=150)
+        self._case_timer.timeout.connect(lambda: self._update_case_panel(self.active))
         self.cine = QTimer(self)
         self.cine.timeout.connect(self._cine_step)
 
@@ -358,7 +360,9 @@ class MainWindow(QMainWindow):
 
     def _on_plane_shown(self, viewport: ViewportWidget, index: int) -> None:
         if viewport is self.active:
-            self._update_case_panel(viewport)
+            # The case panel reads the library: refresh it once scrolling pauses,
+            # never on every step of a fast scroll.
+            self._case_timer.start()
         if not self.sync_scrolling or self._syncing or len(viewport.state.planes) < 2:
             return
         # Follow by relative position: the same fraction of the way through each stack.

@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsDropShadowEffect, QLabel, QVBoxLayout, QWidget
 
 from medviewer.display.windowing import Window, default_window, linear_levels
 from medviewer.qt.image_view import RadiologyViewBox
@@ -99,6 +99,12 @@ class ViewportWidget(QWidget):
             label.setFont(font)
             label.setAlignment(align)
             label.setAttribute(Qt.WA_TransparentForMouseEvents)
+            # A dark halo keeps the text legible over bright anatomy.
+            shadow = QGraphicsDropShadowEffect(label)
+            shadow.setBlurRadius(4)
+            shadow.setOffset(1, 1)
+            shadow.setColor(QColor(0, 0, 0, 255))
+            label.setGraphicsEffect(shadow)
             self.corners[key] = label
         self.message = QLabel(self.view)
         self.message.setObjectName("viewportMessage")

@@ -1,0 +1,99 @@
+"""Write a bundle's model card (``card.md``): intended use, data, metrics, known limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_USE = (
+    "Research and teaching: finding similar cases, exploring attention maps, and "
+    "demonstrating MedViewer. Not a medical device; not for diagnosis."
+)
+DEFAULT_LIMITS = [
+    "Trained on the data described below only; performance elsewhere is unknown.",
+    "Probabilities are not calibrated for any clinical population.",
+    "Attention maps show where the model looked, not why a finding is present.",
+]
+
+
+def render_card(meta: dict[str, Any], extra_sections: dict[str, str] | None = None) -> str:
+    """Return the Markdown model card for a bundle's metadata.
+
+    Parameters
+    ----------
+    meta : dict
+        The bundle's ``metadata.json`` content.
+    extra_sections : dict, optional
+        Title -> Markdown body, appended (e.g. an evaluation on a fresh set).
+    """
+    card = meta.get("card", {})
+    pre, arch, data = meta["preprocessing"], meta["architecture"], meta.get("training_data", {})
+    lines = [f"# {meta.get('name', 'Model')}", ""]
+    if card.get("summary"):
+        lines += [card["summary"], ""]
+    lines += ["## Intended use", "", card.get("intended_use", DEFAULT_USE), ""]
+    lines += [
+        "## Model", "",
+        f"- Task: {meta['task']} over {', '.join(meta['labels'])}",
+        f"- Architecture: ViT ({arch.get('timm_model')}), patch {arch.get('patch_size')}, grid "
+        f"{'x'.join(map(str, arch.get('grid', [])))}, depth {arch.get('depth')}, heads "
+        f"{arch.get('num_heads')}, width {arch.get('embed_dim')}, positional encoding "
+        f"{arch.get('pos_embed')}, {arch.get('parameters', 0):,} parameters",
+        f"- Embedding: {meta['embedding']['dim']}-d pre-logits ({meta['embedding']['metric']} similarity)",
+        f"- Outputs: {', '.join(_output_names(meta))}",
+        "",
+        "## Preprocessing", "",
+        f"Displayed image (after modality LUT, window, MONOCHROME1 inversion) -> [0, 1] "
+        f"({pre['window_policy']} policy) -> shorter side {pre['resize']} px ({pre.get('interpolation')}) "
+        f"-> centre crop {pre['input_size']} px -> {pre['channels']} channel(s), "
+        f"(x - {pre['mean'][0]:.4f}) / {pre['std'][0]:.4f}. "
+        "The same code (`medviewer.inference.preprocess`) runs in training and in the app.",
+        "",
+        "## Training data", "",
+        str(data.get("description") or data.get("source") or "not recorded"),
+        "",
+    ]
+    if data.get("images"):
+        lines += [f"Images: {data['images']}; patients: {data.get('patients')}", ""]
+    if data.get("counts"):
+        lines += ["Positives/negatives per split:", ""]
+        for split, counts in data["counts"].items():
+            lines.append(f"- {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        lines.append("")
+    recipe = meta.get("recipe", {})
+    if recipe:
+        lines += ["## Recipe", "", "```", *[f"{k}: {v}" for k, v in recipe.items()], "```", ""]
+    metrics = meta.get("metrics", {})
+    if metrics:
+        lines += ["## Metrics", ""]
+        for split in ("val", "test"):
+            if metrics.get(split):
+                lines.append(f"- {split}: " + _format_metrics(metrics[split]))
+        lines.append("")
+    parity = meta.get("export_checks", {})
+    if parity:
+        lines += ["## Export checks (ONNX Runtime vs torch)", ""]
+        lines += [f"- {k}: {v}" for k, v in parity.items()]
+        lines.append("")
+    limits = card.get("limits", DEFAULT_LIMITS)
+    lines += ["## Known limits", "", *[f"- {item}" for item in limits], ""]
+    for title, body in (extra_sections or {}).items():
+        lines += [f"## {title}", "", body.strip(), ""]
+    versions = meta.get("versions", {})
+    if versions:
+        lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    lines += [f"model.onnx sha256: `{meta['model_sha256']}`", ""]
+    return "\n".join(lines)
+
+
+def _output_names(meta: dict[str, Any]) -> list[str]:
+    out = meta["outputs"]
+    names = [out["logits"]] + [out[k] for k in ("embedding", "tokens") if out.get(k)]
+    attn = out.get("attention", [])
+    if attn:
+        names.append(f"{attn[0]}..{attn[-1]} (attention per block)")
+    return names
+
+
+def _format_metrics(values: dict[str, Any]) -> str:
+    keep = {k: v for k, v in values.items() if not k.startswith(("n_pos", "n_neg", "score"))}
+    return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in keep.items())
