@@ -101,6 +101,7 @@ def make_image(
     ds.StudyDate = "20240102"
     ds.StudyTime = "101500"
     ds.StudyDescription = "synthetic study"
+    ds.StudyID = "1"
     ds.AccessionNumber = "ACC1"
     ds.SeriesInstanceUID = series_uid or uid("series", seed)
     ds.SeriesNumber = series_number

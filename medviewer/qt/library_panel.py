@@ -94,7 +94,9 @@ class LibraryPanel(QWidget):
         self.tree.clear()
         self._items.clear()
         if not self.library_path:
-            self.summary.setText("No library open")
+            self.summary.setText("No library open. Use File \u25b8 Open the demo library, "
+                                 "File \u25b8 Import folder, or drop a folder here.")
+            self.summary.setWordWrap(True)
             return
         text = self.search.text().strip()
         with Library(self.library_path) as library:
