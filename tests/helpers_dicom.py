@@ -304,10 +304,13 @@ def write_rgb(path: str | Path, *, rows: int = 8, cols: int = 9, seed: int = 3) 
 
 
 def write_compressed(src: str | Path, dst: str | Path, transfer_syntax: str) -> Path | None:
-    """Write a compressed copy of ``src`` with ``ds.compress``; ``None`` if no encoder is installed."""
+    """Write a compressed copy of ``src`` with ``ds.compress``; ``None`` if no encoder is installed.
+
+    The copy keeps the SOP Instance UID (it is the same image, only encoded differently).
+    """
     ds = pydicom.dcmread(src)
     try:
-        ds.compress(transfer_syntax)
+        ds.compress(transfer_syntax, generate_instance_uid=False)
     except (RuntimeError, NotImplementedError, ValueError, ImportError):
         return None
     dst = Path(dst)

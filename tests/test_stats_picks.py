@@ -57,6 +57,7 @@ def test_blank_picked_is_a_skip_and_pandas_values_are_accepted(tmp_path):
         (HEADER + "A,,a,1,1\n", 2, "query is empty"),
         ("reader,query,candidate,picked\nA,q1,a,1\n", 1, "no column 'model_closest'"),
         (HEADER + "A,q1,a,1\n", 2, "4 fields"),
+        (HEADER.replace(",", ";") + "A;q1;a;1;1\n", 1, "semicolons"),
     ],
 )
 def test_validation_errors_name_file_and_line(tmp_path, text, line, fragment):

@@ -181,7 +181,8 @@ def test_bootstrap_replicates_equal_explicit_resampling():
         # Build the resampled study item by item, as a per-replicate loop would.
         drawn = np.repeat(np.arange(table.n_queries), row.astype(int))
         items = np.concatenate([np.flatnonzero(table.item_query == q) for q in drawn])
-        copy_query = np.repeat(np.arange(drawn.size), [np.sum(table.item_query == q) for q in drawn])
+        sizes = [np.sum(table.item_query == q) for q in drawn]
+        copy_query = np.repeat(np.arange(drawn.size), sizes)
         resampled = table_from(table.ratings[items], table.model[items], copy_query)
         expected = naive_statistics(resampled)
         for name in ("fleiss_kappa", "krippendorff_alpha", "cohen_kappa_consensus_model",

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "medviewer.cli.render_cmd",
     "medviewer.cli.synthetic_cmd",
     "medviewer.cli.demo_cmd",
+    "medviewer.cli.study_cmd",
 ]
 
 

@@ -83,7 +83,8 @@ def run_stats(args: argparse.Namespace) -> int:
         by=args.by,
     )
     written = {}
-    for kind, path, write in (("html", args.html, write_html), ("csv", args.csv, write_results_csv)):
+    outputs = (("html", args.html, write_html), ("csv", args.csv, write_results_csv))
+    for kind, path, write in outputs:
         if path is None:
             continue
         try:
@@ -137,7 +138,8 @@ def format_text(report, written: dict[str, str] | None = None) -> str:
         sub = group.report
         lines.append(
             f"  {group.column} = {group.value or '(blank)'}: {sub.n_queries} queries; "
-            f"Fleiss {_fmt(sub.fleiss_kappa)}; consensus vs model {_fmt(sub.cohen_kappa_consensus_model)}"
+            f"Fleiss {_fmt(sub.fleiss_kappa)}; "
+            f"consensus vs model {_fmt(sub.cohen_kappa_consensus_model)}"
         )
     lines += ["", "  Missing ratings: " + report.missing.summary]
     lines += [f"  Note: {w}" for w in report.warnings]

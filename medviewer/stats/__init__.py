@@ -9,7 +9,8 @@ Load the tidy picks table, analyse it, and write the results::
     write_html(report, "agreement.html")
 
 Definitions (item, agreement, consensus, kappas) are those of DESIGN.md,
-"Reader study".  No Qt, no torch; scipy is not needed.
+"Reader study".  No Qt, no torch; scipy is not needed.  Every function is pure
+(no shared state), so any thread may call it; the GUI runs the analysis on a worker.
 """
 
 from medviewer.stats.coefficients import (

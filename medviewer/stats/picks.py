@@ -258,6 +258,13 @@ def write_picks_csv(table: PicksTable, path: str | Path) -> Path:
 def _column_positions(header: list[str], group_columns: Sequence[str], path: Path) -> list[int]:
     """Return the positions of the required then the grouping columns in ``header``."""
     names = [name.strip().lower() for name in header]
+    if len(names) == 1 and ";" in names[0]:
+        raise PicksTableError(
+            "line 1: the header is one field with semicolons",
+            path=path,
+            hint="save the table as comma-separated CSV",
+            line=1,
+        )
     positions = []
     for wanted in (*REQUIRED_COLUMNS, *group_columns):
         key = wanted.strip().lower()

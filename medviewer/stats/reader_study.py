@@ -178,7 +178,7 @@ def _analyse(
             for k, v in point.items()
         }
 
-    def estimate(key: str, name: str, n: np.ndarray, n_queries: np.ndarray, idx=()) -> Estimate:
+    def estimate(key: str, name: str, n: float, n_queries: int, idx=()) -> Estimate:
         low, high, undefined = intervals[key]
         return Estimate(
             name=name,
@@ -375,7 +375,7 @@ def _warnings(table: PicksTable, report: ReaderStudyReport) -> list[str]:
     replicates = report.bootstrap.replicates
     if replicates:
         for name, est in report.coefficients.items():
-            if 0 < est.n_undefined and est.n_undefined > 0.05 * replicates:
+            if est.n_undefined > 0.05 * replicates:
                 out.append(
                     f"{name} was undefined in {est.n_undefined} of {replicates} bootstrap "
                     "replicates; its interval uses the others"

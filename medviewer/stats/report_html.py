@@ -65,6 +65,17 @@ _DEFINITIONS = (
 )
 
 
+_POLICY_LABELS = {
+    "fleiss_kappa": "Fleiss' kappa",
+    "gwet_ac1": "Gwet's AC1",
+    "krippendorff_alpha": "Krippendorff's alpha",
+    "fleiss_kappa_complete": "Fleiss' kappa, complete items",
+    "consensus_vs_model": "Consensus vs model",
+    "per_reader": "Per reader",
+    "bootstrap": "Intervals",
+}
+
+
 def render_html(report: ReaderStudyReport, *, title: str = "Reader study: agreement") -> str:
     """Return the report as a standalone HTML document."""
     parts = [
@@ -114,7 +125,7 @@ def _meta(report: ReaderStudyReport) -> str:
     if boot.replicates:
         intervals = (
             f"{boot.confidence:.0%} percentile intervals from {boot.replicates:,} bootstrap "
-            f"replicates resampling {boot.unit}s (seed {boot.seed})."
+            f"replicates resampling whole queries (seed {boot.seed})."
         )
     else:
         intervals = "No bootstrap: point estimates only."
@@ -253,7 +264,7 @@ def _missing(report: ReaderStudyReport) -> str:
         for k, count in sorted(m.raters_per_item.items(), reverse=True)
     )
     policy = "".join(
-        f"<li><b>{escape(name.replace('_', ' '))}</b>: {escape(text)}</li>"
+        f"<li><b>{escape(_POLICY_LABELS.get(name, name))}</b>: {escape(text)}</li>"
         for name, text in m.policy.items()
     )
     return (

@@ -210,7 +210,7 @@ def sample_anatomy(
         ctr -= 0.02  # the long, narrow heart of a hyperinflated chest
     if view == "AP":
         ctr *= 1.05  # the heart is farther from the detector and magnified
-    n_opacities = int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15])) if OPACITY in findings else 0
+    n_opacities = int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25])) if OPACITY in findings else 0
     return ChestAnatomy(
         findings=findings,
         view=view,
@@ -386,7 +386,7 @@ def render_chest(anatomy: ChestAnatomy, size: int, rng: np.random.Generator) -> 
     np.minimum(lung_margin, -heart_margin, out=lung_margin)
     lung = _ramp(lung_margin, 0.02)
     depth = f32(0.65) + f32(0.35) * np.clip(lung_margin * f32(1 / 0.12), 0.0, 1.0)
-    lucency = f32(anatomy.lung_lucency * (1.0 - 0.2 * anatomy.fatness))
+    lucency = f32(anatomy.lung_lucency * (1.0 - 0.1 * anatomy.fatness))
     density -= lung * depth * lucency
 
     # Vascular markings: lines radiating from the hila (zero crossings of a noise that
@@ -492,8 +492,9 @@ def _draw_opacities(
     mask = np.zeros((size, size), dtype=bool)
     # Overlapping consolidations do not add up: take the densest at each pixel.
     added = np.zeros((size, size), dtype=np.float32)
-    # Centres away from the lung edge, so most of each blob lies in aerated lung.
-    candidates = np.flatnonzero(lung_margin > 0.06)
+    # Centres away from the lung edge, mostly in the lower two thirds of the fields,
+    # where pneumonia and aspiration usually consolidate.
+    candidates = np.flatnonzero((lung_margin > 0.06) & (v > -0.3))
     if candidates.size == 0:  # pragma: no cover - every sampled anatomy has lungs
         candidates = np.flatnonzero(lung_margin > 0)
     patch = smooth_noise(rng, size, 24)
@@ -501,7 +502,7 @@ def _draw_opacities(
     for _ in range(anatomy.opacity_count):
         idx = int(candidates[rng.integers(candidates.size)])
         row, col = divmod(idx, size)
-        radius = rng.uniform(0.14, 0.24)
+        radius = rng.uniform(0.16, 0.28)
         cu, cv = float(u[row, col]), float(v[row, col])
         half = int(np.ceil(1.6 * radius * scale_px)) + 2
         r0, r1 = max(0, row - half), min(size, row + half + 1)
@@ -517,7 +518,7 @@ def _draw_opacities(
         field_ *= f32(0.85) + f32(0.2) * patch[r0:r1, c0:c1]
         soft = _ramp(field_ - f32(0.45), 0.7)
         inside = lung[r0:r1, c0:c1]
-        amplitude = f32(rng.uniform(0.3, 0.4))
+        amplitude = f32(rng.uniform(0.32, 0.42))
         # Mottled rather than uniform: consolidation spares some air spaces.
         mottle = f32(0.8) + f32(0.2) * patch[r0:r1, c0:c1]
         np.maximum(added[r0:r1, c0:c1], soft * inside * mottle * amplitude,
