@@ -9,7 +9,7 @@ DEFAULT_USE = (
     "demonstrating MedViewer. Not a medical device; not for diagnosis."
 )
 DEFAULT_LIMITS = [
-    "Trained on the data described below only; performance elsewhere is unknown.",
+    "Trained on the data described above only; performance elsewhere is unknown.",
     "Probabilities are not calibrated for any clinical population.",
     "Attention maps show where the model looked, not why a finding is present.",
 ]
@@ -49,15 +49,25 @@ def render_card(meta: dict[str, Any], extra_sections: dict[str, str] | None = No
         "The same code (`medviewer.inference.preprocess`) runs in training and in the app.",
         "",
         "## Training data", "",
+        *([card["training_data"], ""] if card.get("training_data") else []),
         str(data.get("description") or data.get("source") or "not recorded"),
         "",
     ]
-    if data.get("images"):
-        lines += [f"Images: {data['images']}; patients: {data.get('patients')}", ""]
+    images, patients = data.get("images") or {}, data.get("patients") or {}
+    if images:
+        before = images.get("train_before_balancing")
+        lines += [
+            f"Images: train {images.get('train')}"
+            + (f" (of {before} before balancing)" if before and before != images.get("train") else "")
+            + f", validation {images.get('val')}, test {images.get('test')}"
+            + (f"; patients: train {patients.get('train')}, validation {patients.get('val')}, "
+               f"test {patients.get('test')}" if patients else ""),
+            "",
+        ]
     if data.get("counts"):
-        lines += ["Positives/negatives per split:", ""]
+        lines += ["Positives/negatives (or images per class) per split:", ""]
         for split, counts in data["counts"].items():
-            lines.append(f"- {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            lines.append(f"- {split}: " + ", ".join(f"{k} {_count(v)}" for k, v in counts.items()))
         lines.append("")
     recipe = meta.get("recipe", {})
     if recipe:
@@ -83,6 +93,14 @@ def render_card(meta: dict[str, Any], extra_sections: dict[str, str] | None = No
         lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
     lines += [f"model.onnx sha256: `{meta['model_sha256']}`", ""]
     return "\n".join(lines)
+
+
+def _count(value: Any) -> str:
+    if isinstance(value, dict) and "pos" in value:
+        return f"{value['pos']}+/{value['neg']}-"
+    if isinstance(value, dict) and "n" in value:
+        return str(value["n"])
+    return str(value)
 
 
 def _output_names(meta: dict[str, Any]) -> list[str]:

@@ -494,7 +494,7 @@ def _draw_opacities(
     added = np.zeros((size, size), dtype=np.float32)
     # Centres away from the lung edge, mostly in the lower two thirds of the fields,
     # where pneumonia and aspiration usually consolidate.
-    candidates = np.flatnonzero((lung_margin > 0.06) & (v > -0.3))
+    candidates = np.flatnonzero((lung_margin > 0.09) & (v > -0.3))
     if candidates.size == 0:  # pragma: no cover - every sampled anatomy has lungs
         candidates = np.flatnonzero(lung_margin > 0)
     patch = smooth_noise(rng, size, 24)
@@ -502,7 +502,7 @@ def _draw_opacities(
     for _ in range(anatomy.opacity_count):
         idx = int(candidates[rng.integers(candidates.size)])
         row, col = divmod(idx, size)
-        radius = rng.uniform(0.16, 0.28)
+        radius = rng.uniform(0.18, 0.28)
         cu, cv = float(u[row, col]), float(v[row, col])
         half = int(np.ceil(1.6 * radius * scale_px)) + 2
         r0, r1 = max(0, row - half), min(size, row + half + 1)

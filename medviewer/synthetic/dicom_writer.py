@@ -154,13 +154,14 @@ def _identity_modules(ds: Dataset, study: Study, series: SeriesInfo, description
 
 
 def _private_block(ds: Dataset, study: Study, labels: str) -> None:
-    """Add a private block holding a fake hospital-internal identifier and the labels."""
+    """Add a private block holding a fake hospital-internal identifier (and labels, if any)."""
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     patient = study.patient
     # A value that names the patient, hidden where a naive de-identifier will not look.
     block.add_new(0x01, "LO", f"HIS-{patient.other_id}-{patient.name.split('^')[0]}")
     block.add_new(0x02, "LO", "synthetic phantom")
-    block.add_new(0x10, "LO", labels)
+    if labels:
+        block.add_new(0x10, "LO", labels)
 
 
 def _pixel_module(
@@ -247,7 +248,6 @@ def radiograph_dataset(
     ds.ImagerPixelSpacing = [_ds(pixel_spacing_mm, 4)] * 2
     ds.PixelSpacing = [_ds(pixel_spacing_mm, 4)] * 2
     ds.InstanceNumber = 1
-    ds.PatientPosition = ""
     if modality == "DX":
         ds.PresentationIntentType = "FOR PRESENTATION"
         ds.DetectorType = "SCINTILLATOR"
