@@ -246,3 +246,10 @@ def test_import_runs_and_their_skips(tmp_library):
     row = tmp_library.conn.execute("SELECT imported, unchanged, skipped, finished_at FROM "
                                    "import_runs ORDER BY id DESC").fetchone()
     assert tuple(row)[:3] == (0, 3, 2) and row[3]
+
+
+def test_schema_migrations_are_numbered_without_gaps():
+    """A gap would let a later-added migration be skipped by libraries already past it."""
+    from medviewer.store.schema import MIGRATIONS
+
+    assert [v for v, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))

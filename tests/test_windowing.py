@@ -208,10 +208,15 @@ def test_save_png_round_trip(tmp_path):
 def _series_rows(frames_per_instance):
     from medviewer.store.library import InstanceRow, SeriesRow
 
-    instances = [InstanceRow(i, 1, f"/x/{i}", f"/x/{i}", "", "dicom", f"1.{i}", i + 1, 4, 4, n,
-                             "MONOCHROME2", "", None, i) for i, n in enumerate(frames_per_instance)]
-    series = SeriesRow(1, 1, "1.2", "CT", 1, "", "", len(instances),
-                       sum(frames_per_instance), 1.0, 0.0, "position", [])
+    instances = [InstanceRow(id=i, series_ref=1, location=f"/x/{i}", path=f"/x/{i}", member="",
+                             kind="dicom", sop_uid=f"1.{i}", instance_number=i + 1, rows=4,
+                             columns=4, frames=n, photometric="MONOCHROME2", transfer_syntax="",
+                             pixel_spacing=None, slice_index=i)
+                 for i, n in enumerate(frames_per_instance)]
+    series = SeriesRow(id=1, study_ref=1, series_uid="1.2", modality="CT", series_number=1,
+                       description="", body_part="", instances=len(instances),
+                       frames=sum(frames_per_instance), spacing=1.0, tilt_degrees=0.0,
+                       sorted_by="position", warnings=[])
     return series, instances
 
 

@@ -22,7 +22,7 @@ Am J Med Sci 1919;157:513-21 (normal CTR below 0.5).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -93,7 +93,6 @@ class ChestAnatomy:
     white_level: float
     noise_sigma: float
     opacity_count: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -441,7 +440,9 @@ def render_chest(anatomy: ChestAnatomy, size: int, rng: np.random.Generator) -> 
     if anatomy.female:
         # Breast shadows: soft density over the lower lateral lung zones.
         for side in (-1, 1):
-            d = ((u - f32(side * 0.42)) * f32(1 / 0.3)) ** 2 + ((v - f32(0.38)) * f32(1 / 0.25)) ** 2
+            du = (u - f32(side * 0.42)) * f32(1 / 0.3)
+            dv = (v - f32(0.38)) * f32(1 / 0.25)
+            d = du * du + dv * dv
             density += _ramp(f32(1.0) - d, 0.8) * _ramp(v - f32(0.2), 0.1) * f32(0.05)
 
     if anatomy.gastric_bubble:
