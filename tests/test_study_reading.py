@@ -10,58 +10,18 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
-from helpers_dicom import write_png
-from medviewer.services.importer import import_paths
+from helpers_study import LABELS, brute_force_neighbours, make_library
 from medviewer.store import Library
 from medviewer.study.design import StudyDesignError, create_study, select_queries
 from medviewer.study.package import export_package, import_results, package_image, read_manifest
 from medviewer.study.session import ReadingError, ReadingSession, open_study_db
 from medviewer.study.tidy import TIDY_COLUMNS, tidy_rows, write_tidy_csv
 
-LABELS = ["Cardiomegaly", "Emphysema", "No Finding"]
-
-
 @pytest.fixture
 def library(tmp_path):
-    """A library of 30 PNG radiographs from 15 patients with labels."""
-    folder = tmp_path / "png"
-    folder.mkdir()
-    rows = []
-    for i in range(30):
-        path = write_png(folder / f"img{i:03d}.png", size=16, seed=i)
-        rows.append((path.name, LABELS[i % 3], f"P{i // 2:03d}"))
-    table = tmp_path / "labels.csv"
-    with open(table, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["Image Index", "Finding Labels", "Patient ID"])
-        writer.writerows(rows)
-    path = tmp_path / "lib.sqlite"
-    with Library(path) as lib:
-        import_paths(lib, [folder], labels=table)
-    return path
-
-
-def brute_force_neighbours(lib: Library, seed: int = 0):
-    """Nearest/farthest by cosine distance over seeded random embeddings (own patient excluded)."""
-    cases = lib.cases()
-    rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(len(cases), 8))
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    index = {c.id: i for i, c in enumerate(cases)}
-
-    def neighbours(case_id):
-        query = cases[index[case_id]]
-        distance = 1.0 - vectors @ vectors[index[case_id]]
-        eligible = [i for i, c in enumerate(cases) if c.patient_id != query.patient_id]
-        order = sorted(eligible, key=lambda i: distance[i])
-        near = [(cases[i].id, float(distance[i])) for i in order[:5]]
-        far = [(cases[i].id, float(distance[i])) for i in order[::-1][:5]]
-        return near, far
-
-    return neighbours
+    return make_library(tmp_path)
 
 
 @pytest.fixture

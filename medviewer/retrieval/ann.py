@@ -1,0 +1,349 @@
+"""Nearest-neighbour structures over embeddings: exact (flat), HNSW and IVF, with FAISS.
+
+Rows of the structure are *positions* 0..N-1 into the index's embedding
+matrix; the index maps positions to case ids.  Two metrics:
+
+- ``cosine``: inner product on L2-normalised vectors; distance ``1 - cos``;
+- ``l2``: Euclidean; FAISS works with squared distances, reported as
+  ``sqrt``.
+
+``exact`` is a flat index (every vector compared); ``hnsw`` and ``ivf`` are
+approximate and their recall@10 against exact is measured at build time
+(:func:`tune_and_measure`), which also picks the smallest search effort
+(HNSW ``efSearch``, IVF ``nprobe``) reaching :data:`TARGET_RECALL`.
+
+References
+----------
+.. [1] Johnson, J., Douze, M. and Jegou, H. (2019). Billion-scale similarity
+   search with GPUs. IEEE Trans. Big Data 7(3) (the FAISS library).
+.. [2] Malkov, Y. A. and Yashunin, D. A. (2018). Efficient and robust
+   approximate nearest neighbor search using Hierarchical Navigable Small
+   World graphs. IEEE TPAMI 42(4) (HNSW; ``M``, ``efConstruction``, ``efSearch``).
+.. [3] Jegou, H., Douze, M. and Schmid, C. (2011). Product quantization for
+   nearest neighbor search. IEEE TPAMI 33(1) (the inverted file, IVF, with
+   ``nlist`` cells and ``nprobe`` visited).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medviewer.tasks import TaskState, ensure_state
+
+KINDS = ("exact", "hnsw", "ivf")
+METRICS = ("cosine", "l2")
+#: Above this many cases ``kind="auto"`` builds an HNSW index instead of an exact one.
+AUTO_APPROXIMATE_ABOVE = 50_000
+#: Recall@10 an approximate index is tuned to reach (and reported against).
+TARGET_RECALL = 0.95
+#: Filtered searches keeping at most this many candidates are answered exactly.
+EXACT_SUBSET_MAX = 20_000
+_ADD_CHUNK = 20_000
+
+
+@dataclass
+class AnnParams:
+    """Construction and search parameters of an approximate structure.
+
+    Attributes
+    ----------
+    hnsw_m : int
+        HNSW neighbours per node (memory ~ ``2 * M * 4`` bytes per vector).
+    ef_construction : int
+        HNSW candidate list size while building.
+    ef_search : int
+        HNSW candidate list size while searching (tuned at build).
+    nlist : int
+        IVF cells; 0 = ``4 * sqrt(N)``.
+    nprobe : int
+        IVF cells visited per query (tuned at build).
+    """
+
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 64
+    nlist: int = 0
+    nprobe: int = 16
+
+    def to_dict(self) -> dict[str, int]:
+        """Return the parameters as a JSON-friendly dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> AnnParams:
+        """Build parameters from :meth:`to_dict` output (unknown keys ignored)."""
+        data = data or {}
+        return cls(**{k: int(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class RecallReport:
+    """Recall@k of an approximate structure against exact search.
+
+    Attributes
+    ----------
+    k : int
+    queries : int
+        Library vectors used as queries (each query's own vector is left out).
+    recall : float
+        Mean share of the exact k nearest that the structure returned.
+    setting : dict
+        The search effort measured (``ef_search`` or ``nprobe``).
+    sweep : list of dict
+        Every effort tried, with its recall.
+    """
+
+    k: int
+    queries: int
+    recall: float
+    setting: dict[str, int] = field(default_factory=dict)
+    sweep: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-friendly dict."""
+        return asdict(self)
+
+
+def choose_kind(count: int, requested: str = "auto") -> str:
+    """Return the structure to build: ``requested``, or by size for ``"auto"``."""
+    if requested == "auto":
+        return "hnsw" if count > AUTO_APPROXIMATE_ABOVE else "exact"
+    if requested not in KINDS:
+        raise ValueError(f"index kind must be auto or one of {KINDS}, not {requested!r}")
+    return requested
+
+
+def check_metric(metric: str) -> str:
+    """Return ``metric`` if supported, else raise ValueError."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+    return metric
+
+
+def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """Return C-contiguous float32 rows, L2-normalised for the cosine metric."""
+    x = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+    if check_metric(metric) == "cosine":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        # A zero vector has no direction; leave it zero rather than dividing by 0.
+        x = x / np.where(norms > 0, norms, 1.0)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def scores_to_distances(scores: np.ndarray, metric: str) -> np.ndarray:
+    """Turn FAISS scores (inner products, or squared L2) into distances (``1 - cos`` or L2)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if metric == "cosine":
+        return 1.0 - scores
+    return np.sqrt(np.maximum(scores, 0.0))
+
+
+def _faiss_metric(faiss: Any, metric: str) -> int:
+    return faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+
+
+def build_structure(vectors: np.ndarray, kind: str, metric: str, params: AnnParams | None = None,
+                    state: TaskState | None = None, seed: int = 0) -> Any:
+    """Build a FAISS index over prepared ``vectors`` (rows = positions).
+
+    Parameters
+    ----------
+    vectors : ndarray, shape (N, D)
+        Output of :func:`prepare_vectors`.
+    kind : {"exact", "hnsw", "ivf"}
+    metric : {"cosine", "l2"}
+    params : AnnParams, optional
+    state : TaskState, optional
+        Progress; cancellation is checked between chunks of added vectors.
+    seed : int
+        Seeds the IVF training sample (HNSW levels use FAISS's fixed seed).
+    """
+    import faiss
+
+    state = ensure_state(state)
+    params = params or AnnParams()
+    n, d = vectors.shape
+    fm = _faiss_metric(faiss, metric)
+    if kind == "exact":
+        index = faiss.IndexFlat(d, fm)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, params.hnsw_m, fm)
+        index.hnsw.efConstruction = params.ef_construction
+        index.hnsw.efSearch = params.ef_search
+    elif kind == "ivf":
+        nlist = params.nlist or max(1, min(int(4 * np.sqrt(max(n, 1))), max(1, n // 39)))
+        params.nlist = nlist
+        quantizer = faiss.IndexFlat(d, fm)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, fm)
+        # FAISS wants >= 39 training points per cell; more buys little.
+        sample = min(n, 256 * nlist)
+        rows = np.sort(np.random.default_rng(seed).choice(n, sample, replace=False)) if sample < n else slice(None)
+        state.set_progress(0.0, f"training {nlist} IVF cells")
+        index.train(np.ascontiguousarray(vectors[rows]))
+        index.nprobe = min(params.nprobe, nlist)
+    else:
+        raise ValueError(f"index kind must be one of {KINDS}, not {kind!r}")
+    add_rows(index, vectors, state)
+    return index
+
+
+def add_rows(index: Any, vectors: np.ndarray, state: TaskState | None = None) -> None:
+    """Append ``vectors`` to ``index`` in chunks (their positions continue from ``index.ntotal``)."""
+    state = ensure_state(state)
+    n = len(vectors)
+    for start in range(0, n, _ADD_CHUNK):
+        state.check()
+        index.add(np.ascontiguousarray(vectors[start:start + _ADD_CHUNK]))
+        done = min(n, start + _ADD_CHUNK)
+        state.set_progress(done / max(n, 1), f"adding vectors {done}/{n}")
+
+
+def set_search_effort(index: Any, kind: str, params: AnnParams) -> None:
+    """Apply the tuned search effort of ``params`` to ``index``."""
+    if kind == "hnsw":
+        index.hnsw.efSearch = params.ef_search
+    elif kind == "ivf":
+        index.nprobe = min(params.nprobe, index.nlist)
+
+
+def search_structure(index: Any, queries: np.ndarray, k: int, kind: str, params: AnnParams,
+                     allowed: np.ndarray | None = None, effort_scale: float = 1.0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (scores, positions), each (Q, k); missing results have position -1.
+
+    Parameters
+    ----------
+    allowed : ndarray of bool, optional
+        Positions that may be returned (a pre-filter: FAISS skips the others
+        while it searches, so k results come back whenever k exist and the
+        approximate search reaches them).
+    effort_scale : float
+        Multiplies ``efSearch`` / ``nprobe`` (selective filters need more).
+    """
+    import faiss
+
+    queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+    k = int(min(k, index.ntotal)) if index.ntotal else 0
+    if k == 0:
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    selector = bits = None
+    if allowed is not None:
+        # FAISS reads bit (i & 7) of byte i >> 3 for position i: little-endian bit order.
+        # ``bits`` and ``selector`` are locals so they outlive the search below.
+        bits = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+    if kind == "hnsw":
+        sp = faiss.SearchParametersHNSW()
+        sp.efSearch = int(max(k, params.ef_search * effort_scale))
+    elif kind == "ivf":
+        sp = faiss.SearchParametersIVF()
+        sp.nprobe = int(min(index.nlist, max(1, params.nprobe * effort_scale)))
+    else:
+        sp = faiss.SearchParameters()
+    if selector is not None:
+        sp.sel = selector
+    scores, positions = index.search(queries, k, params=sp)
+    del bits, selector
+    return scores, positions
+
+
+def exact_knn(vectors: np.ndarray, query: np.ndarray, k: int, metric: str,
+              positions: np.ndarray | None = None, farthest: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (distances, positions) of the k nearest (or farthest) rows, by brute force.
+
+    Parameters
+    ----------
+    vectors : ndarray, shape (N, D)
+        Prepared rows (may be a memory map).
+    query : ndarray, shape (D,)
+        Prepared query.
+    positions : ndarray of int, optional
+        Restrict the search to these rows (a pre-filter).
+    farthest : bool
+        Return the k largest distances instead, largest first.
+    """
+    q = np.asarray(query, dtype=np.float32).ravel()
+    rows = np.arange(len(vectors)) if positions is None else np.asarray(positions, dtype=np.int64)
+    if rows.size == 0 or k <= 0:
+        return np.zeros(0), np.zeros(0, np.int64)
+    sub = vectors if positions is None else vectors[rows]
+    if metric == "cosine":
+        dist = 1.0 - sub @ q
+    else:
+        dist = np.sqrt(np.maximum(np.einsum("ij,ij->i", sub, sub) - 2.0 * (sub @ q) + q @ q, 0.0))
+    dist = np.asarray(dist, dtype=np.float64)
+    k = min(int(k), dist.size)
+    key = -dist if farthest else dist
+    part = np.argpartition(key, k - 1)[:k] if k < dist.size else np.arange(dist.size)
+    # Ties broken by position so results are reproducible.
+    order = part[np.lexsort((rows[part], key[part]))]
+    return dist[order], rows[order]
+
+
+def tune_and_measure(index: Any, vectors: np.ndarray, kind: str, metric: str, params: AnnParams,
+                     k: int = 10, queries: int = 200, seed: int = 0,
+                     state: TaskState | None = None) -> RecallReport:
+    """Measure recall@k against exact search and pick the smallest effort reaching the target.
+
+    Queries are ``queries`` library vectors drawn at random (seeded); each
+    query's own row is dropped from both result lists, as when a user
+    searches with a case of the library.  For ``exact`` the recall is 1 by
+    construction and nothing is measured.  ``params`` is updated with the
+    chosen ``ef_search`` / ``nprobe``.
+    """
+    state = ensure_state(state)
+    n = len(vectors)
+    if kind == "exact" or n <= k + 1:
+        return RecallReport(k=k, queries=0, recall=1.0)
+    rng = np.random.default_rng(seed)
+    picks = np.sort(rng.choice(n, min(queries, n), replace=False))
+    xq = np.ascontiguousarray(vectors[picks])
+    state.set_progress(0.0, f"exact neighbours of {len(picks)} queries")
+    truth = _exact_truth(vectors, xq, picks, k, metric)
+    if kind == "hnsw":
+        efforts, key = [16, 32, 64, 128, 256, 512], "ef_search"
+    else:
+        efforts, key = [1, 2, 4, 8, 16, 32, 64, 128, 256], "nprobe"
+        efforts = [e for e in efforts if e <= index.nlist] or [index.nlist]
+    sweep, chosen = [], None
+    for step, effort in enumerate(efforts):
+        state.check()
+        setattr(params, key, effort)
+        _, found = search_structure(index, xq, k + 1, kind, params)
+        recall = _recall(found, truth, picks, k)
+        sweep.append({key: effort, "recall": round(recall, 4)})
+        state.set_progress((step + 1) / len(efforts), f"recall@{k} {recall:.3f} at {key} {effort}")
+        if recall >= TARGET_RECALL:
+            chosen = (effort, recall)
+            break
+    if chosen is None:  # the target is out of reach: keep the best effort tried
+        best = max(sweep, key=lambda s: s["recall"])
+        chosen = (int(best[key]), float(best["recall"]))
+    setattr(params, key, chosen[0])
+    set_search_effort(index, kind, params)
+    return RecallReport(k=k, queries=len(picks), recall=float(chosen[1]), setting={key: chosen[0]},
+                        sweep=sweep)
+
+
+def _exact_truth(vectors: np.ndarray, xq: np.ndarray, picks: np.ndarray, k: int, metric: str) -> list[set[int]]:
+    import faiss
+
+    flat = faiss.IndexFlat(vectors.shape[1], _faiss_metric(faiss, metric))
+    for start in range(0, len(vectors), 100_000):
+        flat.add(np.ascontiguousarray(vectors[start:start + 100_000]))
+    _, found = flat.search(xq, k + 1)
+    return [set(_drop_self(row, own, k)) for row, own in zip(found, picks)]
+
+
+def _drop_self(row: np.ndarray, own: int, k: int) -> list[int]:
+    return [int(p) for p in row if p != own and p >= 0][:k]
+
+
+def _recall(found: np.ndarray, truth: list[set[int]], picks: np.ndarray, k: int) -> float:
+    hits = [len(set(_drop_self(row, own, k)) & t) / max(len(t), 1)
+            for row, own, t in zip(found, picks, truth)]
+    return float(np.mean(hits)) if hits else 1.0
