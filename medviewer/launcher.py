@@ -16,8 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``medviewer``; return the process exit code."""
     result = cli_main(argv)
     if isinstance(result, GuiRequest):
-        from medviewer.qt.app import run_app
+        from medviewer.qt.app import run_app, run_reading
 
+        if result.study or result.package:
+            return run_reading(library=result.library, study=result.study, reader=result.reader,
+                               package=result.package)
         return run_app(library=result.library)
     return result
 

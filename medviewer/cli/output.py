@@ -10,9 +10,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class GuiRequest:
-    """A command's answer that means "now open the viewer" (on ``library`` if given)."""
+    """A command's answer that means "now open the GUI".
+
+    With ``study`` (and a library) or ``package`` it opens the reader-study
+    reading screen instead of the viewer.
+    """
 
     library: str | None = None
+    study: str | None = None
+    reader: str | None = None
+    package: str | None = None
 
 
 def emit(as_json: bool, payload: Any, text: str) -> None:

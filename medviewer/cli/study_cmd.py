@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from medviewer.cli import study_reading_cmd
 from medviewer.cli.output import emit
 from medviewer.errors import MedViewerError
 
@@ -64,6 +65,10 @@ def add_stats_parser(study_subparsers: argparse._SubParsersAction) -> argparse.A
 # Functions that each add one subcommand to the ``study`` group, in --help order.
 STUDY_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
     add_stats_parser,
+    study_reading_cmd.add_export_parser,
+    study_reading_cmd.add_import_parser,
+    study_reading_cmd.add_picks_parser,
+    study_reading_cmd.add_read_parser,
 ]
 
 

@@ -46,3 +46,39 @@ def run_app(library: str | None = None) -> int:
     window = create_window(library)
     window.show()
     return QApplication.instance().exec()
+
+
+def run_reading(library: str | None, study: str | None, reader: str | None,
+                package: str | None) -> int:
+    """Open the reader-study reading screen on a library's study or on a package."""
+    from PySide6.QtWidgets import QApplication
+
+    from medviewer.qt.reader_study_window import ReaderStudyWindow, ask_reader_name
+    from medviewer.services.study_images import LibraryCaseImages, PackageCaseImages
+    from medviewer.study.session import ReadingSession, open_study_db
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("MedViewer")
+    app.setStyleSheet(load_style_sheet())
+    if package:
+        from medviewer.study.package import read_manifest
+
+        manifest = read_manifest(package)
+        conn = open_study_db(Path(package) / "package.sqlite")
+        study_id = conn.execute("SELECT id FROM reader_studies").fetchone()[0]
+        reader = reader or manifest["reader"]
+        loader = PackageCaseImages(package)
+    else:
+        from medviewer.store import Library
+        from medviewer.study.design import find_study
+
+        with Library(library) as lib:
+            study_id = find_study(lib.conn, study)
+        conn = open_study_db(library)
+        loader = LibraryCaseImages(library)
+    reader = reader or ask_reader_name()
+    if not reader:
+        return 1
+    window = ReaderStudyWindow(ReadingSession(conn, study_id, reader), loader)
+    window.show()
+    return app.exec()
