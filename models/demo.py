@@ -24,7 +24,7 @@ from typing import Any
 
 from models.card import render_card
 from models.evaluate import evaluate_bundle
-from models.export import export_bundle
+from models.export import export_bundle, real_inputs_from_training_data
 from models.prepare import DataConfig
 from models.train import TrainConfig, train
 from models.vit import ArchConfig
@@ -82,8 +82,11 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     else:
         summary = train(cfg)
     out = Path(args.out)
+    import torch
+
+    state = torch.load(summary["checkpoint"], map_location="cpu", weights_only=False)
     export_bundle(
-        summary["checkpoint"], out, name="MedViewer demo ViT (synthetic radiographs)", int8=True,
+        state, out, real_inputs=real_inputs_from_training_data(state, 300), name="MedViewer demo ViT (synthetic radiographs)", int8=True,
         overwrite=True,
         card={"summary": SUMMARY, "intended_use": INTENDED_USE, "limits": LIMITS,
               "training_data": f"{args.cases} synthetic chest radiographs written by "

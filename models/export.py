@@ -229,6 +229,28 @@ def build_metadata(state: dict[str, Any], model: ViTClassifier, graph: ExportGra
     }
 
 
+def real_inputs_from_training_data(state: dict[str, Any], n: int = 200, log=print) -> np.ndarray | None:
+    """Return up to ``n`` preprocessed validation images, re-read from the training data.
+
+    Returns None (with a message) when the data is not where training found it.
+    """
+    from medviewer.inference.preprocess import PreprocessConfig, preprocess_image
+    from models.dataset import raw_image
+    from models.prepare import DataConfig, load_records
+
+    try:
+        cfg = DataConfig(**{**state["train_config"]["data"],
+                            "split": tuple(state["train_config"]["data"]["split"])})
+        _, val, test, _ = load_records(cfg)
+        pre = PreprocessConfig.from_metadata(state["preprocess"])
+        records = (val + test)[:n]
+        return np.stack([preprocess_image(raw_image(r), pre) for r in records]).astype(np.float32)
+    except Exception as exc:  # the data may be gone or moved: the stored sample still applies
+        log(f"real images: training data not readable ({type(exc).__name__}: {exc}); "
+            "using the checkpoint's stored sample only")
+        return None
+
+
 def _check_inputs(state: dict[str, Any], real_inputs: np.ndarray | None) -> dict[str, np.ndarray]:
     pre = state["preprocess"]
     shape = (int(pre["channels"]), int(pre["input_size"]), int(pre["input_size"]))
@@ -359,13 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx if it agrees")
     p.add_argument("--int8", action="store_true", help="also write model.int8.onnx if it agrees")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--real-images", type=int, default=200,
+                   help="validation/test images re-read from the training data for the checks "
+                        "(0: only the sample stored in the checkpoint)")
     p.add_argument("--threads", type=int)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        export_bundle(args.checkpoint, args.out, name=args.name, opset=args.opset, fp16=args.fp16,
-                      int8=args.int8, overwrite=args.overwrite)
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        real = real_inputs_from_training_data(state, args.real_images) if args.real_images else None
+        export_bundle(state, args.out, name=args.name, opset=args.opset, fp16=args.fp16,
+                      int8=args.int8, overwrite=args.overwrite, real_inputs=real)
     except (MedViewerError, FileExistsError, ValueError, FileNotFoundError) as exc:
         print(f"models.export: error: {exc}", file=sys.stderr)
         return 2

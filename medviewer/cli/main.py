@@ -43,16 +43,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(argv: list[str], options=("--window",)) -> list[str]:
+    """Turn ``--window -600,1500`` into ``--window=-600,1500`` (argparse reads "-600,..." as an option)."""
+    out = []
+    for arg in argv:
+        if out and out[-1] in options and arg.startswith("-") and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int | GuiRequest:
     """Run the command line; return the exit code, or a request to open the GUI."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         return GuiRequest(library=args.library)
     try:
         result = args.func(args)
         return result if isinstance(result, GuiRequest) else int(result or 0)
     except MedViewerError as exc:
+        return fail(str(exc))
+    except FileNotFoundError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)

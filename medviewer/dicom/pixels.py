@@ -127,7 +127,11 @@ def _decode_dicom(ref: FileRef) -> DecodedImage:
     from pydicom import dcmread
     with ref.open() as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = dcmread(fh, force=True)
+        try:
+            ds = dcmread(fh, force=True)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged files
+            raise TruncatedFileError(f"the header cannot be read ({exc})", path=ref.display,
+                                     hint="the file may be cut short or damaged") from exc
         if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
             raise NoPixelDataError("no pixel data", path=ref.display)
         _ensure_transfer_syntax(ds)

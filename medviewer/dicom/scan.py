@@ -152,8 +152,8 @@ def _parse(ref: FileRef, fh):
         return dcmread(fh, defer_size=DEFER_SIZE)
     except InvalidDicomError:
         pass
-    except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise _header_error(ref, exc) from exc
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged headers
+        raise _header_error(ref, exc, fh) from exc
     # No 128-byte preamble + "DICM": older files are raw datasets. Accept one
     # only if what parses looks like an image header, not random bytes.
     fh.seek(0)
@@ -169,8 +169,12 @@ def _parse(ref: FileRef, fh):
     return ds
 
 
-def _header_error(ref: FileRef, exc: Exception) -> ImageReadError:
-    if isinstance(exc, EOFError) or "end of file" in str(exc).lower():
+def _header_error(ref: FileRef, exc: Exception, fh=None) -> ImageReadError:
+    at_end = False
+    if fh is not None:
+        here = fh.tell()
+        at_end = here >= fh.seek(0, 2)
+    if at_end or isinstance(exc, EOFError) or "end of file" in str(exc).lower():
         return TruncatedFileError("the header ends early", path=ref.display,
                                   hint="the file was cut short; copy it again from its source")
     return ImageReadError(f"the header cannot be parsed ({exc})", path=ref.display)
@@ -231,6 +235,9 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     if sop_class in NON_IMAGE_SOP_CLASSES:
         raise NoPixelDataError(NON_IMAGE_SOP_CLASSES[sop_class], path=ref.display)
     pixel = _pixel_element(ds)
+    if pixel is None and _ends_early(ds, ref):
+        raise TruncatedFileError("the file ends inside its header", path=ref.display,
+                                 hint="the file was cut short; copy it again from its source")
     if pixel is None:
         kind = str(ds.get("Modality", "") or "").strip()
         what = f"a {kind} object without an image" if kind else "not an image object"
@@ -253,12 +260,16 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     length = getattr(pixel, "length", None)
     tell = getattr(pixel, "value_tell", None)
     if not ts.is_encapsulated and bits:
-        expected = (rows * columns * frames * samples * bits + 7) // 8
+        stored = 2 if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
+            else samples
+        expected = (rows * columns * frames * stored * bits + 7) // 8
         if length is not None and length != 0xFFFFFFFF and length < expected:
             raise TruncatedFileError(
                 f"pixel data holds {length} bytes, {expected} expected", path=ref.display,
                 hint="the file was cut short or its header is wrong")
-    if tell is not None and length not in (None, 0xFFFFFFFF) and ref.size and tell + length > ref.size:
+    deflated = ts == "1.2.840.10008.1.2.1.99"  # positions are in the inflated stream
+    if (tell is not None and length not in (None, 0xFFFFFFFF) and ref.size and not deflated
+            and tell + length > ref.size):
         raise TruncatedFileError(
             f"the file ends {tell + length - ref.size} bytes before its pixel data does",
             path=ref.display, hint="the file was cut short; copy it again from its source")
@@ -302,6 +313,19 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         image_orientation=_floats(ds.get("ImageOrientationPatient"), 6),
         burned_in_annotation=text("BurnedInAnnotation"),
     )
+
+
+def _ends_early(ds, ref: FileRef) -> bool:
+    """Tell whether the last element read runs past, or stops short of, the end of the file."""
+    meta = getattr(ds, "file_meta", None)
+    if not len(ds) or not ref.size or str(meta.get("TransferSyntaxUID", "") if meta else "") \
+            == "1.2.840.10008.1.2.1.99":
+        return False
+    last = ds.get_item(max(ds.keys()), keep_deferred=True)
+    tell, length = getattr(last, "value_tell", None), getattr(last, "length", None)
+    if tell is None or length in (None, 0xFFFFFFFF):
+        return False
+    return tell + length != ref.size
 
 
 def _float_or_none(value) -> float | None:

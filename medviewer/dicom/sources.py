@@ -66,9 +66,12 @@ class FileRef:
     @classmethod
     def from_display(cls, name: str) -> FileRef:
         """Parse a display name back into a reference (inverse of :attr:`display`)."""
-        path, sep, member = name.partition(ZIP_SEPARATOR + "")
-        if sep and zipfile.is_zipfile(path):
-            return cls.for_zip_member(path, member)
+        start = 0
+        while (index := name.find(ZIP_SEPARATOR, start)) != -1:
+            path = name[:index]
+            if os.path.isfile(path) and zipfile.is_zipfile(path):
+                return cls.for_zip_member(path, name[index + 1:])
+            start = index + 1
         return cls.for_path(name)
 
     @classmethod

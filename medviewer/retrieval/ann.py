@@ -251,9 +251,12 @@ def search_structure(index: Any, queries: np.ndarray, k: int, kind: str, params:
 
 
 def exact_knn(vectors: np.ndarray, query: np.ndarray, k: int, metric: str,
-              positions: np.ndarray | None = None, farthest: bool = False
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (distances, positions) of the k nearest (or farthest) rows, by brute force.
+              allowed: np.ndarray | None = None, farthest: bool = False,
+              sq_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (distances, rows) of the k nearest (or farthest) rows, by brute force.
+
+    One BLAS matrix-vector product over the rows: on a single query this is
+    faster than FAISS's flat index, whose single-query scan is one thread.
 
     Parameters
     ----------
@@ -261,27 +264,43 @@ def exact_knn(vectors: np.ndarray, query: np.ndarray, k: int, metric: str,
         Prepared rows (may be a memory map).
     query : ndarray, shape (D,)
         Prepared query.
-    positions : ndarray of int, optional
-        Restrict the search to these rows (a pre-filter).
+    k : int
+    metric : {"cosine", "l2"}
+    allowed : ndarray, optional
+        The pre-filter: a boolean mask over the rows, or row numbers.  Rows
+        outside it are never ranked.
     farthest : bool
         Return the k largest distances instead, largest first.
+    sq_norms : ndarray, optional
+        Squared row norms (l2 only; computed when absent).
     """
     q = np.asarray(query, dtype=np.float32).ravel()
-    rows = np.arange(len(vectors)) if positions is None else np.asarray(positions, dtype=np.int64)
-    if rows.size == 0 or k <= 0:
+    n = len(vectors)
+    rows = None
+    if allowed is not None:
+        allowed = np.asarray(allowed)
+        rows = np.flatnonzero(allowed) if allowed.dtype == bool else allowed.astype(np.int64)
+    if k <= 0 or n == 0 or (rows is not None and rows.size == 0):
         return np.zeros(0), np.zeros(0, np.int64)
-    sub = vectors if positions is None else vectors[rows]
+    # Few allowed rows: gather them; many: scan everything and ignore the rest
+    # (cheaper than copying most of the matrix).
+    gather = rows is not None and rows.size <= n // 4
+    sub = vectors[rows] if gather else vectors
     if metric == "cosine":
-        dist = 1.0 - sub @ q
+        dist = 1.0 - np.asarray(sub @ q, dtype=np.float64)
     else:
-        dist = np.sqrt(np.maximum(np.einsum("ij,ij->i", sub, sub) - 2.0 * (sub @ q) + q @ q, 0.0))
-    dist = np.asarray(dist, dtype=np.float64)
+        norms = (np.einsum("ij,ij->i", sub, sub) if sq_norms is None
+                 else (sq_norms[rows] if gather else sq_norms))
+        dist = np.sqrt(np.maximum(norms - 2.0 * np.asarray(sub @ q, dtype=np.float64) + float(q @ q), 0.0))
+    index_of = rows if gather else np.arange(n)
+    if rows is not None and not gather:
+        dist, index_of = dist[rows], rows
     k = min(int(k), dist.size)
     key = -dist if farthest else dist
     part = np.argpartition(key, k - 1)[:k] if k < dist.size else np.arange(dist.size)
-    # Ties broken by position so results are reproducible.
-    order = part[np.lexsort((rows[part], key[part]))]
-    return dist[order], rows[order]
+    # Ties broken by row so results are reproducible.
+    order = part[np.lexsort((index_of[part], key[part]))]
+    return dist[order], index_of[order]
 
 
 def tune_and_measure(index: Any, vectors: np.ndarray, kind: str, metric: str, params: AnnParams,

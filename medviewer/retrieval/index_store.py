@@ -90,6 +90,7 @@ class Manifest:
     dim: int
     library: str
     fingerprint: str
+    requested_kind: str = "auto"
     params: dict[str, int] = field(default_factory=dict)
     recall: dict[str, Any] | None = None
     unreadable: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -141,6 +141,9 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     if pending:
         flush()
     state.set_progress(0.92, "Sorting series")
+    # Series left unsorted by an import that was cancelled or killed after a batch commit.
+    touched_series |= {r[0] for r in library.conn.execute(
+        "SELECT DISTINCT series_ref FROM instances WHERE slice_index IS NULL")}
     _finish_series(library, touched_series, report)
     if table is not None:
         state.set_progress(0.96, "Applying labels")

@@ -57,6 +57,8 @@ def load_settings(path: Path | None = None) -> Settings:
     path = path or settings_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("settings must be a JSON object")
     except FileNotFoundError:
         return Settings()
     except (OSError, ValueError):

@@ -1,0 +1,141 @@
+"""The model panel: choose a bundle, see its card and provider, classify the image on screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+
+from medviewer.qt.workers import TaskRunner
+from medviewer.services.models import classify_display_image, find_bundles
+
+
+class ModelPanel(QWidget):
+    """Load a bundle off the GUI thread, show which provider really runs it, classify.
+
+    Signals
+    -------
+    sig_model_ready(object)
+        The loaded ``ModelRunner`` (for other panels, e.g. similar cases).
+    sig_classified(object)
+        A :class:`~medviewer.services.models.Classification`.
+    """
+
+    sig_model_ready = Signal(object)
+    sig_classified = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = None
+        self.image_provider = None  # callable -> (display image, case id or None), set by the window
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        row = QHBoxLayout()
+        self.choice = QComboBox(self)
+        self.choice.setMinimumWidth(160)
+        row.addWidget(self.choice, 1)
+        self.open_button = QPushButton("Open\u2026", self)
+        row.addWidget(self.open_button)
+        layout.addLayout(row)
+        self.provider = QLabel("No model loaded", self)
+        self.provider.setObjectName("providerLabel")
+        self.provider.setWordWrap(True)
+        layout.addWidget(self.provider)
+        self.classify_button = QPushButton("Classify this image", self)
+        self.classify_button.setEnabled(False)
+        layout.addWidget(self.classify_button)
+        self.results = QGridLayout()
+        layout.addLayout(self.results)
+        self.message = QLabel("", self)
+        self.message.setWordWrap(True)
+        self.message.setObjectName("panelMessage")
+        layout.addWidget(self.message)
+        self.card = QTextBrowser(self)
+        self.card.setOpenExternalLinks(False)
+        layout.addWidget(self.card, 1)
+        self._loader = TaskRunner(self)
+        self._classifier = TaskRunner(self)
+        self._loader.sig_failed.connect(lambda m, d: self._show_problem(m))
+        self._classifier.sig_failed.connect(lambda m, d: self._show_problem(m))
+        self.open_button.clicked.connect(self.choose_bundle)
+        self.choice.activated.connect(lambda i: self.load(self.choice.itemData(i)))
+        self.classify_button.clicked.connect(self.classify_current)
+        self.refresh_bundles()
+
+    def refresh_bundles(self) -> None:
+        """List the bundles found in the models folders."""
+        self.choice.clear()
+        for folder in find_bundles():
+            self.choice.addItem(folder.name, str(folder))
+        if self.choice.count() == 0:
+            self.choice.addItem("(no bundle found)", None)
+
+    def choose_bundle(self) -> None:
+        """Ask for a bundle folder."""
+        folder = QFileDialog.getExistingDirectory(self, "Open model bundle", str(Path.home()))
+        if folder:
+            self.choice.addItem(Path(folder).name, folder)
+            self.choice.setCurrentIndex(self.choice.count() - 1)
+            self.load(folder)
+
+    def load(self, folder: str | None) -> None:
+        """Validate and load a bundle in the background."""
+        if not folder:
+            return
+        from medviewer.inference import ModelRunner
+
+        self.provider.setText(f"Loading {Path(folder).name}\u2026")
+        self.classify_button.setEnabled(False)
+        self._loader.start(lambda state: ModelRunner(folder), self._on_loaded)
+
+    def _on_loaded(self, runner) -> None:
+        self.runner = runner
+        report = runner.provider_report()
+        # Always say which provider runs, and why a faster one does not.
+        self.provider.setText(f"ONNX Runtime on <b>{report.provider_label}</b><br>"
+                              f"<span style='color:#c9a227'>{report.message}</span>"
+                              if report.unavailable else
+                              f"ONNX Runtime on <b>{report.provider_label}</b>")
+        self.card.setMarkdown(runner.bundle.card_text)
+        self.message.setText("")
+        self.classify_button.setEnabled(True)
+        self.sig_model_ready.emit(runner)
+
+    def classify_current(self) -> None:
+        """Classify the image on screen (worker thread) and show per-label probabilities."""
+        if self.runner is None or self.image_provider is None:
+            return
+        got = self.image_provider()
+        if got is None:
+            self.message.setText("Open an image first.")
+            return
+        image, _case = got
+        runner = self.runner
+        self.message.setText("Classifying\u2026")
+        self._classifier.start(lambda state: classify_display_image(runner, image),
+                               self._on_classified)
+
+    def _on_classified(self, result) -> None:
+        while self.results.count():
+            item = self.results.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        for row, (label, p) in enumerate(sorted(result.probabilities.items(),
+                                                key=lambda kv: -kv[1])):
+            name = QLabel(label, self)
+            bar = QProgressBar(self)
+            bar.setRange(0, 1000)
+            bar.setValue(int(p * 1000))
+            bar.setFormat(f"{p * 100:.0f}%")
+            bar.setAlignment(Qt.AlignCenter)
+            self.results.addWidget(name, row, 0)
+            self.results.addWidget(bar, row, 1)
+        self.message.setText(f"Model output on {result.provider}; not a diagnosis.")
+        self.sig_classified.emit(result)
+
+    def _show_problem(self, message: str) -> None:
+        self.message.setText(message)
+        if self.runner is None:
+            self.provider.setText("No model loaded")
