@@ -106,7 +106,10 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     command = ("python -m models.demo " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
         if k not in ("work", "out", "reuse_checkpoint")))
-    _record(out, fresh, args, command, time.time() - t0)
+    seconds = time.time() - t0
+    if args.reuse_checkpoint:  # count the training that produced the reused checkpoint
+        seconds += sum(h.get("seconds", 0) for h in state.get("history", []))
+    _record(out, fresh, args, command, seconds)
     return fresh
 
 

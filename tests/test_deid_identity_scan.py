@@ -165,44 +165,65 @@ def _identity(paths: list[Path], kinds: set[str], kept: set[str] = frozenset()) 
     return {"strings": strings, "numbers": numbers, "uids": uids, "names": name_parts}
 
 
+def _read_dicom(path: Path):
+    try:
+        return pydicom.dcmread(path)
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError):
+        return None
+
+
 def _leaks(out_dir: Path, identity: dict) -> list[str]:
-    """Return every place in the export where an identifying value survives."""
+    """Return every place in an export where an identifying value survives.
+
+    Every file is scanned: DICOM files (whatever their name: a File-set's have none)
+    element by element, recursively, file meta included, and as raw bytes; other files
+    (HTML, JSON, PNG) as text or bytes; and every file and folder name.
+    """
     leaks = []
     texts = {s.upper() for s in identity["strings"]}
     wordy = {s for s in texts if re.search(r"[A-Z]", s)}
+    uids = set(identity["uids"])
     name_re = re.compile(r"\b(" + "|".join(re.escape(n.upper()) for n in identity["names"])
                          + r")\b") if identity["names"] else None
-    files = sorted(out_dir.rglob("*.dcm"))
-    assert files, "nothing was exported"
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file())
+    dicom_files = 0
     for path in files:
-        ds = pydicom.dcmread(path)
+        rel = path.relative_to(out_dir).as_posix()
+        raw = path.read_bytes().upper()
+        ds = _read_dicom(path)
+        if ds is None:
+            text = raw.decode("latin-1")
+            for value in wordy | uids:
+                if value.upper() in text:
+                    leaks.append(f"{rel} contains {value!r}")
+            if path.suffix in (".html", ".json") and name_re and name_re.search(text):
+                leaks.append(f"{rel} contains a name part {name_re.search(text).group(0)!r}")
+            continue
+        dicom_files += 1
         for key, elem in list(_walk(ds)) + [(e.keyword, e) for e in ds.file_meta]:
             for value in _strings(elem):
                 upper = value.upper()
                 if elem.VR == "UI":
                     # Digits of a UID can match a date or ID by chance; compare UIDs with UIDs.
-                    if value in identity["uids"] or any(u in value for u in identity["uids"]):
-                        leaks.append(f"{path.name}: {key} keeps UID {value}")
+                    if value in uids or any(u in value for u in uids):
+                        leaks.append(f"{rel}: {key} keeps UID {value}")
                     continue
                 for text in texts:
                     if text in upper:
-                        leaks.append(f"{path.name}: {key} contains {text!r}")
+                        leaks.append(f"{rel}: {key} contains {text!r}")
                 if name_re and name_re.search(upper):
-                    leaks.append(f"{path.name}: {key} contains a name part "
+                    leaks.append(f"{rel}: {key} contains a name part "
                                  f"{name_re.search(upper).group(0)!r}")
                 if (int(elem.tag), value) in identity["numbers"]:
-                    leaks.append(f"{path.name}: {key} keeps {value!r}")
-        raw = path.read_bytes().upper()
-        for text in wordy | set(identity["uids"]):
+                    leaks.append(f"{rel}: {key} keeps {value!r}")
+        for text in wordy | uids:
             if len(text) >= 6 and text.upper().encode("latin-1", "ignore") in raw:
-                leaks.append(f"{path.name}: raw bytes contain {text!r}")
+                leaks.append(f"{rel}: raw bytes contain {text!r}")
+    assert dicom_files, "nothing was exported"
     names = "\n".join(p.relative_to(out_dir).as_posix().upper() for p in out_dir.rglob("*"))
-    audit = (out_dir / "deid_audit.json").read_text(encoding="utf-8").upper()
-    for text in wordy | set(identity["uids"]):
-        if text in names:
+    for text in wordy | uids:
+        if text.upper() in names:
             leaks.append(f"a file name contains {text!r}")
-        if text in audit:
-            leaks.append(f"the audit contains {text!r}")
     return leaks
 
 

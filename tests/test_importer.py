@@ -301,3 +301,16 @@ def test_skipped_files_never_stop_the_import(tmp_library, tmp_path):
     assert {s.reason for s in report.skipped} == {"not DICOM"}
     assert tmp_library.counts()["instances"] == len(series.paths)
     assert np.all([s.reason in KNOWN_REASONS for s in report.skipped])
+
+
+def test_the_same_file_in_a_folder_and_a_zip_is_imported_once(tmp_path, ct_series):
+    """A zip of a folder holds byte-identical files: importing both must not double the slices."""
+    from helpers_dicom import write_zip
+
+    files = list(ct_series.paths)
+    archive = write_zip(tmp_path / "copy.zip", [(p, p.name) for p in files])
+    with Library(tmp_path / "lib.sqlite") as library:
+        report = import_paths(library, [ct_series.folder, archive])
+        assert report.instances == len(files)
+        assert {s.reason for s in report.skipped} == {"duplicate"}
+        assert len(report.skipped) == len(files)

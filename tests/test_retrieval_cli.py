@@ -8,7 +8,7 @@ import pytest
 
 import medviewer.cli.main as cli_main
 
-from test_retrieval_support import FLAT_SPECS, Spec, make_library
+from test_retrieval_support import FLAT_SPECS, Spec, make_library, write_image
 
 RETRIEVAL_COMMANDS = ["medviewer.cli.index_cmd", "medviewer.cli.search_cmd", "medviewer.cli.eval_cmd"]
 
@@ -67,9 +67,9 @@ def test_index_build_status_and_search_json(run_cli, cli_library):
 def test_stale_index_is_reported_by_status_and_refused_by_search(run_cli, cli_library):
     lib, images = cli_library
     run_cli("index", "build", "--library", lib, "--model", "pixels")
-    code, out, err = run_cli("import", "--library", lib, images)  # nothing new: still ready
-    from test_retrieval_support import write_image
-
+    run_cli("import", "--library", lib, images)  # the same files again: the index stays ready
+    code, out, _ = run_cli("index", "status", "--library", lib, "--model", "pixels", "--json")
+    assert code == 0 and json.loads(out)["state"] == "ready"
     write_image(images / "new.png", Spec("new.png", 33))
     run_cli("import", "--library", lib, images)
     code, out, _ = run_cli("index", "status", "--library", lib, "--model", "pixels", "--json")

@@ -24,7 +24,7 @@ from medviewer.store import Library
 pytestmark = pytest.mark.shared_data
 
 KNOWN_REASONS = {"not DICOM", "truncated", "no pixel data", "unsupported transfer syntax",
-                 "pixel data could not be decoded", "unreadable"}
+                 "pixel data could not be decoded", "unreadable", "duplicate"}
 GE_HEAD = "dcm_qa_ct-GE-head-CT-series/In/GE"
 
 

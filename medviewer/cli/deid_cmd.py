@@ -15,6 +15,21 @@ def register(subparsers) -> None:
         "their pixels are skipped unless given --blackout regions or --allow-burned-in.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("--out", required=True, metavar="DIR", help="export folder")
+    add_deid_options(parser)
+    parser.add_argument("--secret-file", metavar="FILE",
+                        help="key file (created if missing) so later exports reuse the same "
+                        "UIDs and pseudonyms; keep it out of the export")
+    parser.add_argument("--blackout", action="append", default=[], metavar="TARGET:X,Y,W,H",
+                        help="black out a rectangle (pixels) in the file at path TARGET or "
+                        "with SOP Instance UID TARGET; repeat for more")
+    parser.add_argument("--allow-burned-in", action="store_true",
+                        help="export images flagged for burned-in text anyway (listed)")
+    parser.add_argument("--json", action="store_true", help="print a JSON report")
+    parser.set_defaults(func=run)
+
+
+def add_deid_options(parser) -> None:
+    """Add the de-identification option flags (shared with ``teach export``)."""
     parser.add_argument("--dates", choices=("remove", "shift", "keep"), default="remove",
                         help="remove dates (default), shift them by whole days (Modified "
                         "Dates option) or keep them (Full Dates option)")
@@ -36,26 +51,13 @@ def register(subparsers) -> None:
                         help="keep private attributes listed as safe in PS3.15 E.3.10")
     parser.add_argument("--patient-id", metavar="ID",
                         help="replacement Patient ID and Name (default: a keyed pseudonym)")
-    parser.add_argument("--secret-file", metavar="FILE",
-                        help="key file (created if missing) so later exports reuse the same "
-                        "UIDs and pseudonyms; keep it out of the export")
-    parser.add_argument("--blackout", action="append", default=[], metavar="TARGET:X,Y,W,H",
-                        help="black out a rectangle (pixels) in the file at path TARGET or "
-                        "with SOP Instance UID TARGET; repeat for more")
-    parser.add_argument("--allow-burned-in", action="store_true",
-                        help="export images flagged for burned-in text anyway (listed)")
-    parser.add_argument("--json", action="store_true", help="print a JSON report")
-    parser.set_defaults(func=run)
 
 
-def run(args) -> int:
-    """De-identify and print the report."""
-    import os
+def options_from(args):
+    """Return the :class:`~medviewer.deid.DeidOptions` the parsed flags ask for."""
+    from medviewer.deid import DeidOptions
 
-    from medviewer.deid import DeidOptions, Region, deidentify_files
-    from medviewer.tasks import TaskState
-
-    options = DeidOptions(
+    return DeidOptions(
         dates=args.dates, date_shift_days=args.shift_days,
         retain_device_identity=args.retain_device,
         retain_institution_identity=args.retain_institution,
@@ -64,6 +66,16 @@ def run(args) -> int:
         clean_structured_content=args.clean_structured_content,
         retain_uids=args.retain_uids, retain_safe_private=args.retain_safe_private,
         patient_id=args.patient_id)
+
+
+def run(args) -> int:
+    """De-identify and print the report."""
+    import os
+
+    from medviewer.deid import Region, deidentify_files
+    from medviewer.tasks import TaskState
+
+    options = options_from(args)
     regions: dict[str, list] = {}
     for spec in args.blackout:
         target, sep, rect = spec.rpartition(":")
@@ -71,7 +83,7 @@ def run(args) -> int:
             return fail(f"--blackout takes TARGET:X,Y,W,H, not {spec!r}")
         key = target if not os.path.exists(target) else os.path.abspath(target)
         regions.setdefault(key, []).append(Region.parse(rect))
-    secret = _secret(args.secret_file) if args.secret_file else None
+    secret = read_secret(args.secret_file) if args.secret_file else None
     report = deidentify_files(args.inputs, args.out, options, secret=secret, regions=regions,
                               burned_in="export" if args.allow_burned_in else "skip",
                               state=TaskState())
@@ -84,7 +96,7 @@ def run(args) -> int:
     return 0
 
 
-def _secret(path: str) -> bytes:
+def read_secret(path: str) -> bytes:
     """Read a hex key file, creating it (readable by the owner only) if missing."""
     import os
     import secrets

@@ -39,8 +39,9 @@ def add_retrieval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     parser.add_argument("-k", type=int, default=5, help="cut-off (default 5)")
     parser.add_argument("--baseline", choices=["pixels"],
                         help="also evaluate downsampled raw pixels as the embedding")
-    parser.add_argument("--split", default="test", choices=["test", "val", "train", "all"],
-                        help="part of the patient split to query and search (default test)")
+    parser.add_argument("--split", default="test", choices=["test", "val", "train", "heldout", "all"],
+                        help="part of the patient split to query and search (default test; heldout = "
+                        "val + test; all includes training images)")
     parser.add_argument("--seed", type=int, help="split seed (default: the model's recipe seed, else 0)")
     parser.add_argument("--per-query", action="store_true", help="include every query's results (JSON)")
     parser.add_argument("--provider", default="auto")

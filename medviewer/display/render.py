@@ -8,6 +8,18 @@ from medviewer.dicom.pixels import DecodedImage
 from medviewer.display.windowing import PRESETS, Window, default_window, to_display_uint8
 
 
+# CT without a header window: a soft-tissue window, because a percentile window
+# is stretched by the -2000/-3024 padding outside the scan field.
+CT_DEFAULT = Window(40.0, 400.0, "CT soft tissue")
+
+
+def initial_window(image: DecodedImage, frame: int) -> Window:
+    """Return the window an image opens with: the header's, CT soft tissue, or auto."""
+    if not image.windows and image.units == "HU":
+        return CT_DEFAULT
+    return default_window(image.frames[frame], image.windows)
+
+
 def resolve_window(image: DecodedImage, frame: int, window: Window | None = None,
                    preset: str | None = None) -> Window:
     """Pick the window to show: explicit, then a named preset, then the header or auto window."""
@@ -22,7 +34,7 @@ def resolve_window(image: DecodedImage, frame: int, window: Window | None = None
             raise ValueError(f"unknown preset {preset!r}; choose from "
                              f"{', '.join(sorted(PRESETS))}, auto")
         return PRESETS[preset]
-    return default_window(image.frames[frame], image.windows)
+    return initial_window(image, frame)
 
 
 def render_frame(image: DecodedImage, frame: int = 0, window: Window | None = None,

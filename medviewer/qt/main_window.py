@@ -433,9 +433,9 @@ class MainWindow(QMainWindow):
         if name == "auto":
             window = auto_window(frame)
         elif name == "header":
-            from medviewer.display.windowing import default_window
+            from medviewer.display.render import initial_window
 
-            window = default_window(frame, image.windows)
+            window = initial_window(image, viewport.state.current.frame)
         else:
             window = PRESETS[name]
         viewport.state.set_window(window)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QInputDialog, QLabel,
                                QMainWindow, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
+from medviewer.display.render import initial_window
 from medviewer.display.windowing import Window, default_window, linear_levels
 from medviewer.qt.image_view import RadiologyViewBox
 from medviewer.qt.viewport_widget import GREY_LUT, INVERTED_LUT
@@ -225,7 +226,7 @@ class ReaderStudyWindow(QMainWindow):
     def _on_images(self, images) -> None:
         (query_image, frame), rest = images[0], images[1:]
         if not query_image.is_color:
-            self.window = default_window(query_image.frames[frame], query_image.windows)
+            self.window = initial_window(query_image, frame)
         self.query_pane.show_image(query_image, frame, self.window)
         for tile, (image, f) in zip(self.tiles, rest, strict=False):
             tile.pane.show_image(image, f, self.window)

@@ -17,7 +17,8 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGraphicsDropShadowEffect, QLabel, QVBoxLayout, QWidget
 
-from medviewer.display.windowing import Window, default_window, linear_levels
+from medviewer.display.render import initial_window
+from medviewer.display.windowing import Window, linear_levels
 from medviewer.qt.image_view import RadiologyViewBox
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
@@ -205,7 +206,7 @@ class ViewportWidget(QWidget):
         self._spacing = spacing
         self._color = image.is_color
         if self.state.window is None and not image.is_color:
-            self.state.window = default_window(image.frames[plane.frame], image.windows)
+            self.state.window = initial_window(image, plane.frame)
         self._photometric = image.photometric
         self._draw(frame, image.is_color)
         self._show_measurements_for(self.state.index)

@@ -53,6 +53,7 @@ TASKS: dict[str, tuple[str, ...]] = {
 #: The paper's figures (mAP@5 per task; nDCG@5 is reported once, 0.73).
 PAPER = {"map_at_5": {"Cardiomegaly": 0.68, "Opacity": 0.57, "Emphysema": 0.787}, "ndcg_at_5": 0.73}
 RANDOM_DRAWS = 200
+EVAL_SPLITS = ("test", "val", "train", "heldout", "all")
 
 
 def task_labels(task: str) -> tuple[str, ...]:
@@ -80,6 +81,7 @@ class TaskPool:
     positive: list[bool]
     available_positives: int
     available_negatives: int
+    split: str = "test"
 
 
 def task_pool(cases: Sequence[CaseInfo], task: str, *, split: str = "test",
@@ -88,18 +90,21 @@ def task_pool(cases: Sequence[CaseInfo], task: str, *, split: str = "test",
 
     Parameters
     ----------
-    split : {"train", "val", "test", "all"}
-        Which part of the recipe's patient split (``all``: every patient).
+    split : {"test", "val", "train", "heldout", "all"}
+        Which part of the recipe's patient split: ``heldout`` is validation
+        and test together (never trained on; validation chose the epoch),
+        ``all`` every patient (training images included: optimistic).
     seed : int
         The recipe's split seed; also seeds the undersampling.
     """
     positives_set = set(task_labels(task))
-    if split != "all" and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} or 'all', not {split!r}")
+    if split not in EVAL_SPLITS:
+        raise ValueError(f"split must be one of {EVAL_SPLITS}, not {split!r}")
+    wanted = {"heldout": {"val", "test"}, "all": set(SPLITS)}.get(split, {split})
     assignment = patient_split([c.patient_id for c in cases], fractions, seed)
     pos, neg = [], []
     for case in cases:
-        if split != "all" and assignment[case.patient_id] != split:
+        if assignment[case.patient_id] not in wanted:
             continue
         labels = set(case.labels)
         if labels & positives_set:
@@ -114,7 +119,7 @@ def task_pool(cases: Sequence[CaseInfo], task: str, *, split: str = "test",
         neg = sorted(rng.permutation(neg)[:n].tolist()) if len(neg) > n else neg
     ids = sorted(pos + neg)
     positive_ids = set(pos)
-    return TaskPool(ids, [i in positive_ids for i in ids], *available)
+    return TaskPool(ids, [i in positive_ids for i in ids], *available, split=split)
 
 
 @dataclass
@@ -181,8 +186,9 @@ def evaluate_pool(cases_by_id: dict[int, CaseInfo], pool: TaskPool, vectors: np.
     n_neg = len(pool.positive) - n_pos
     if n_pos < 2 or n_neg < 2:
         raise QueryError(
-            f"task {task}: {n_pos} positive and {n_neg} negative cases in the {split} split, too few "
-            "to evaluate", hint="import more labelled cases, or evaluate another split")
+            f"task {task}: the {split} split holds {pool.available_positives} positive and "
+            f"{pool.available_negatives} 'No Finding' cases ({n_pos} of each after balancing), too few "
+            "to evaluate", hint="import more labelled cases, or evaluate another split (--split heldout)")
     x = ann.prepare_vectors(vectors, metric)
     patients = np.array([cases_by_id[i].patient_ref for i in pool.case_ids])
     positive = np.array(pool.positive)

@@ -97,6 +97,10 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     refs = list(iter_files(inputs))
     known = library.known_files()
     report = ImportReport()
+    # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
+    # a zip of it) is one image; the same instance in another encoding is kept.
+    seen_copies = {(r[0], r[1], r[2]): r[3] for r in library.conn.execute(
+        "SELECT sop_uid, transfer_syntax, size, location FROM instances WHERE kind = 'dicom'")}
     touched_series: set[int] = set()
     touched_instances: list[tuple[int, InstanceHeader]] = []
     pending: list[tuple[InstanceHeader, str | None]] = []
@@ -131,6 +135,13 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
             report.skipped.append(SkippedFile(ref.display, "unreadable",
                                               f"{type(exc).__name__}: {exc}"))
             continue
+        if header.kind == "dicom":
+            copy_key = (header.sop_instance_uid, header.transfer_syntax, ref.size)
+            original = seen_copies.setdefault(copy_key, ref.display)
+            if original != ref.display:
+                report.skipped.append(SkippedFile(ref.display, "duplicate",
+                                                  f"the same file as {original}"))
+                continue
         entry = table.lookup(ref.display) if table is not None else None
         patient = entry.patient_id if entry is not None and entry.patient_id else None
         if header.kind == "dicom" and header.patient_id:

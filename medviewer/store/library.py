@@ -19,7 +19,7 @@ from pathlib import Path
 from medviewer.dicom.geometry import GeometryWarning, SeriesGeometry
 from medviewer.dicom.scan import InstanceHeader
 from medviewer.dicom.sources import FileRef
-from medviewer.errors import LibraryError
+from medviewer.errors import LibraryError, SchemaVersionError
 from medviewer.store import schema
 
 LABEL_SOURCES = ("dataset", "user", "model")
@@ -132,6 +132,9 @@ class Library:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             schema.migrate(self.conn, str(self.path))
+        except SchemaVersionError:
+            self.conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"cannot open the library ({exc})", path=self.path,
                                hint="check that the file is a MedViewer library and not damaged"
