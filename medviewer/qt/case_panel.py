@@ -36,7 +36,10 @@ class CasePanel(QWidget):
             for case_id, frame, mask in cases:
                 labels = library.labels(case_id)
                 found = ", ".join(f"<b>{name}</b> <span style='color:#8a8f98'>({source})</span>"
-                                  for name, _v, source, _d in labels) or "none"
+                                  for name, _v, source, _d in labels if source != "model") or "none"
+                predicted = [(name, value) for name, value, source, _d in labels if source == "model"]
+                if predicted:
+                    found += "<br>Model: " + ", ".join(f"{n} {v * 100:.0f}%" for n, v in predicted)
                 parts.append(f"Case {case_id} (frame {frame + 1}): {found}"
                              + ("<br>lesion mask available" if mask else ""))
         html = "<h3>Case</h3>" + ("<br>".join(parts) or "This image is not a case of the library "

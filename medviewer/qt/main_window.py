@@ -15,6 +15,8 @@ from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
 from medviewer.qt.library_panel import LibraryPanel
+from medviewer.qt.model_panel import ModelPanel
+from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
@@ -75,7 +77,26 @@ class MainWindow(QMainWindow):
         case_dock.setWidget(self.case_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, case_dock)
         self.case_dock = case_dock
-        self.resizeDocks([dock, case_dock], [330, 260], Qt.Horizontal)
+        self.model_panel = ModelPanel(self)
+        self.model_panel.image_provider = self.current_display_image
+        self.model_panel.sig_classified.connect(lambda _r: self._case_timer.start())
+        model_dock = QDockWidget("Model", self)
+        model_dock.setObjectName("modelDock")
+        model_dock.setWidget(self.model_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, model_dock)
+        self.model_dock = model_dock
+        self.similar_panel = SimilarCasesPanel(self)
+        self.similar_panel.case_provider = self.current_case_id
+        self.similar_panel.sig_open_case.connect(self.open_result_beside)
+        self.model_panel.sig_model_ready.connect(self.similar_panel.set_model)
+        similar_dock = QDockWidget("Similar cases", self)
+        similar_dock.setObjectName("similarDock")
+        similar_dock.setWidget(self.similar_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, similar_dock)
+        self.similar_dock = similar_dock
+        self.tabifyDockWidget(case_dock, model_dock)
+        case_dock.raise_()
+        self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
 
     def _build_central(self) -> None:
         self.grid_host = QWidget(self)
@@ -202,6 +223,7 @@ class MainWindow(QMainWindow):
         self.library_path = path
         self.cache.clear()
         self.library_panel.set_library(path)
+        self.similar_panel.set_library(path)
         for viewport in self.viewports:
             viewport.clear()
         self.case_panel.show_nothing()
@@ -348,6 +370,73 @@ class MainWindow(QMainWindow):
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
         self._update_case_panel(viewport)
+
+    def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
+        """Return the library case shown in a viewport, if the plane on screen is one."""
+        viewport = viewport or self.active
+        plane = viewport.state.current if viewport else None
+        if plane is None or not self.library_path:
+            return None
+        with Library(self.library_path) as library:
+            row = library.conn.execute("SELECT id FROM cases WHERE instance_ref = ? AND frame = ?",
+                                       (plane.instance.id, plane.frame)).fetchone()
+        return None if row is None else int(row[0])
+
+    def current_display_image(self):
+        """Return (display image, case id, library) of the active viewport, for the models."""
+        from medviewer.display.render import render_frame
+
+        viewport = self.active
+        plane = viewport.state.current if viewport else None
+        image = self.cache.peek(plane.instance.location) if plane else None
+        if image is None:
+            return None
+        # The model sees the image as it opens (default window), not the reader's W/L.
+        return render_frame(image, plane.frame), self.current_case_id(viewport), self.library_path
+
+    def open_result_beside(self, hit) -> None:
+        """Show a retrieved case beside the query, with linked window/level and zoom."""
+        with Library(self.library_path) as library:
+            instance = library.instance_by_location(hit.location)
+        if instance is None:
+            self.statusBar().showMessage("That case is no longer in the library", 5000)
+            return
+        query = self.active if self.active is not None else self.viewports[0]
+        if self.settings.layout == "1x1":
+            self.set_layout("1x2")
+        others = [v for v in self._visible_viewports() if v is not query]
+        target = others[0]
+        self.open_series(instance.series_ref, viewport=target)
+        for index, plane in enumerate(target.state.planes):
+            if plane.instance.id == instance.id and plane.frame == hit.frame:
+                target.state.set_index(index)
+                break
+        self.link_viewports(query, target)
+
+    def link_viewports(self, first: ViewportWidget, second: ViewportWidget) -> None:
+        """Link zoom/pan and window/level of two viewports (comparison of query and result)."""
+        second.box.setXLink(first.box)
+        second.box.setYLink(first.box)
+        if getattr(self, "_linked", None) == (first, second):
+            return
+        self._linked = (first, second)
+        guard = {"busy": False}
+
+        def follow(source, target):
+            def on_window(window):
+                if guard["busy"] or self._linked != (first, second):
+                    return
+                guard["busy"] = True
+                try:
+                    target.state.set_window(window)
+                finally:
+                    guard["busy"] = False
+            source.state.connect("window_changed", on_window)
+
+        follow(first, second)
+        follow(second, first)
+        if first.state.window is not None:
+            second.state.set_window(first.state.window)
 
     def _update_case_panel(self, viewport: ViewportWidget) -> None:
         plane = viewport.state.current

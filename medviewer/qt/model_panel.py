@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QProgressBar, QPushButton, QTextBrowser, QVBoxLayout, QWidget)
 
 from medviewer.qt.workers import TaskRunner
-from medviewer.services.models import classify_display_image, find_bundles
+from medviewer.services.models import classify_display_image, find_bundles, store_predictions
 
 
 class ModelPanel(QWidget):
@@ -29,7 +29,8 @@ class ModelPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner = None
-        self.image_provider = None  # callable -> (display image, case id or None), set by the window
+        # Set by the window: callable -> (display image, case id or None, library path) or None.
+        self.image_provider = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         row = QHBoxLayout()
@@ -111,11 +112,18 @@ class ModelPanel(QWidget):
         if got is None:
             self.message.setText("Open an image first.")
             return
-        image, _case = got
+        image, case_id, library_path = got
         runner = self.runner
+
+        def work(state):
+            result = classify_display_image(runner, image)
+            if case_id is not None and library_path:
+                # Predictions are kept with their source and the bundle's sha256.
+                store_predictions(library_path, case_id, result)
+            return result
+
         self.message.setText("Classifying\u2026")
-        self._classifier.start(lambda state: classify_display_image(runner, image),
-                               self._on_classified)
+        self._classifier.start(work, self._on_classified)
 
     def _on_classified(self, result) -> None:
         while self.results.count():

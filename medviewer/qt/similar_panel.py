@@ -1,0 +1,307 @@
+"""The similar-cases panel: index status, search, neighbours with thumbnails, vote, relevance."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton,
+                               QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from medviewer.qt.library_panel import to_qimage
+from medviewer.qt.workers import TaskRunner
+
+THUMB = 96
+
+
+def _hit_thumbnail(location: str, frame: int) -> np.ndarray | None:
+    """Render a result as a small display image (worker thread)."""
+    from medviewer.dicom.pixels import decode
+    from medviewer.dicom.sources import FileRef
+    from medviewer.display.render import render_frame
+
+    try:
+        image = decode(FileRef.from_display(location))
+        pixels = render_frame(image, frame)
+    except Exception:  # noqa: BLE001 - a result without a thumbnail still lists
+        return None
+    step = max(1, max(pixels.shape[:2]) // THUMB)
+    return np.ascontiguousarray(pixels[::step, ::step])
+
+
+class ResultRow(QFrame):
+    """One neighbour: thumbnail, similarity, labels, open and relevance buttons."""
+
+    sig_open = Signal(object)
+    sig_mark = Signal(object, bool)
+
+    def __init__(self, hit, thumb: np.ndarray | None, far: bool, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.hit = hit
+        self.setObjectName("resultRow")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        picture = QLabel(self)
+        picture.setFixedSize(THUMB, THUMB)
+        picture.setAlignment(Qt.AlignCenter)
+        if thumb is not None:
+            picture.setPixmap(QPixmap.fromImage(to_qimage(thumb)))
+        layout.addWidget(picture)
+        score = (f"similarity {hit.similarity:.2f}" if hit.similarity is not None
+                 else f"distance {hit.distance:.3g}")
+        labels = ", ".join(hit.labels) or "no labels"
+        date = hit.study_date
+        date = f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date
+        text = QLabel(f"<b>{'Far' if far else '#'}{hit.rank}</b> &nbsp;{score}<br>{labels}"
+                      f"<br><span style='color:#8a8f98'>{hit.modality} {date}</span>", self)
+        text.setWordWrap(True)
+        layout.addWidget(text, 1)
+        buttons = QVBoxLayout()
+        open_button = QToolButton(self)
+        open_button.setText("Open")
+        open_button.setToolTip("Show beside the query, with linked window/level and zoom")
+        open_button.clicked.connect(lambda: self.sig_open.emit(self.hit))
+        self.yes = QToolButton(self)
+        self.yes.setText("\u2714")
+        self.yes.setToolTip("Relevant")
+        self.yes.setCheckable(True)
+        self.no = QToolButton(self)
+        self.no.setText("\u2718")
+        self.no.setToolTip("Not relevant")
+        self.no.setCheckable(True)
+        self.yes.clicked.connect(lambda: self._mark(True))
+        self.no.clicked.connect(lambda: self._mark(False))
+        for button in (open_button, self.yes, self.no):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+
+    def _mark(self, relevant: bool) -> None:
+        self.yes.setChecked(relevant)
+        self.no.setChecked(not relevant)
+        self.sig_mark.emit(self.hit, relevant)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.sig_open.emit(self.hit)
+
+
+class SimilarCasesPanel(QWidget):
+    """Search the library for cases like the one on screen.
+
+    The window supplies ``library_path``, ``case_provider`` (-> current case id
+    or None) and opens results through :attr:`sig_open_case`.
+    """
+
+    sig_open_case = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library_path: str | None = None
+        self.runner = None  # ModelRunner from the model panel
+        self.case_provider = None
+        self.searcher = None
+        self.result = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.status = QLabel("Load a model to search similar cases.", self)
+        self.status.setWordWrap(True)
+        self.status.setObjectName("panelMessage")
+        layout.addWidget(self.status)
+        self.index_button = QPushButton("Build index", self)
+        self.index_button.setEnabled(False)
+        layout.addWidget(self.index_button)
+        options = QHBoxLayout()
+        options.addWidget(QLabel("k", self))
+        self.k = QSpinBox(self)
+        self.k.setRange(1, 50)
+        self.k.setValue(5)
+        options.addWidget(self.k)
+        self.farthest = QCheckBox("farthest too", self)
+        options.addWidget(self.farthest)
+        options.addStretch(1)
+        layout.addLayout(options)
+        filters = QHBoxLayout()
+        self.label_filter = QComboBox(self)
+        self.label_filter.addItem("any label", "")
+        self.modality_filter = QComboBox(self)
+        self.modality_filter.addItem("any modality", "")
+        filters.addWidget(self.label_filter, 1)
+        filters.addWidget(self.modality_filter, 1)
+        layout.addLayout(filters)
+        self.same_patient = QCheckBox("Exclude the query's patient", self)
+        self.same_patient.setChecked(True)
+        layout.addWidget(self.same_patient)
+        self.search_button = QPushButton("Find similar cases", self)
+        self.search_button.setEnabled(False)
+        layout.addWidget(self.search_button)
+        self.vote = QLabel("", self)
+        self.vote.setObjectName("voteLabel")
+        self.vote.setWordWrap(True)
+        layout.addWidget(self.vote)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.results_host = QWidget(self.scroll)
+        self.results_layout = QVBoxLayout(self.results_host)
+        self.results_layout.addStretch(1)
+        self.scroll.setWidget(self.results_host)
+        layout.addWidget(self.scroll, 1)
+        self._indexer = TaskRunner(self)
+        self._search = TaskRunner(self)
+        self._indexer.sig_progress.connect(
+            lambda f, s: self.status.setText(f"{s or 'Indexing'} ({f * 100:.0f}%)"))
+        self._indexer.sig_failed.connect(lambda m, d: self.status.setText(m))
+        self._search.sig_failed.connect(lambda m, d: self.vote.setText(m))
+        self.index_button.clicked.connect(self.build_index)
+        self.search_button.clicked.connect(self.search_current)
+
+    # -- setup ----------------------------------------------------------------------------
+    def set_library(self, path: str | None) -> None:
+        """Use a library (its index is checked again)."""
+        self.library_path = path
+        self.searcher = None
+        self._fill_filters()
+        self.check_index()
+
+    def set_model(self, runner) -> None:
+        """Use a loaded ModelRunner."""
+        self.runner = runner
+        self.searcher = None
+        self.check_index()
+
+    def _fill_filters(self) -> None:
+        from medviewer.store import Library
+
+        for combo in (self.label_filter, self.modality_filter):
+            while combo.count() > 1:
+                combo.removeItem(1)
+        if not self.library_path:
+            return
+        with Library(self.library_path) as library:
+            labels = [r[0] for r in library.conn.execute(
+                "SELECT DISTINCT name FROM labels WHERE source != 'model' ORDER BY name")]
+            modalities = [r[0] for r in library.conn.execute(
+                "SELECT DISTINCT modality FROM series WHERE modality != '' ORDER BY modality")]
+        for label in labels:
+            self.label_filter.addItem(label, label)
+        for modality in modalities:
+            self.modality_filter.addItem(modality, modality)
+
+    def check_index(self) -> None:
+        """Read the index status off the GUI thread and say what it means."""
+        if not self.library_path or self.runner is None:
+            return
+        from medviewer.services.retrieval import index_status
+        from medviewer.store import Library
+
+        path, runner = self.library_path, self.runner
+
+        def work(state):
+            with Library(path) as library:
+                return index_status(library, runner)
+
+        self._indexer.start(work, self._on_status)
+
+    def _on_status(self, status) -> None:
+        ready = status.state == "ready"
+        self.status.setText(("Index ready: " if ready else "") + status.message)
+        self.index_button.setText("Rebuild index" if ready else
+                                  "Update index" if status.state == "stale" else "Build index")
+        self.index_button.setEnabled(True)
+        self.search_button.setEnabled(ready or status.state == "stale")
+
+    def build_index(self) -> None:
+        """Build or update the index in the background (progress, cancel by rebuilding)."""
+        from medviewer.services.retrieval import build_index
+        from medviewer.store import Library
+
+        path, runner = self.library_path, self.runner
+        rebuild = self.index_button.text() == "Rebuild index"
+
+        def work(state):
+            with Library(path) as library:
+                return build_index(library, runner, rebuild=rebuild, state=state)
+
+        self.searcher = None
+        self.index_button.setEnabled(False)
+        self._indexer.start(work, lambda report: self.check_index())
+
+    # -- search -----------------------------------------------------------------------------
+    def current_filter(self):
+        """Return the filter the controls describe."""
+        from medviewer.retrieval.filters import SearchFilter
+
+        label, modality = self.label_filter.currentData(), self.modality_filter.currentData()
+        return SearchFilter(labels=(label,) if label else (),
+                            modalities=(modality,) if modality else (),
+                            exclude_same_patient=self.same_patient.isChecked())
+
+    def search_current(self, region=None) -> None:
+        """Search with the case on screen (or a region of it) in the background."""
+        case_id = self.case_provider() if self.case_provider else None
+        if case_id is None:
+            self.vote.setText("The image on screen is not a case of this library; open a case "
+                              "(radiograph or the key slice of a series).")
+            return
+        self.search_case(case_id, region)
+
+    def search_case(self, case_id: int, region=None) -> None:
+        """Search the library with one case."""
+        from medviewer.services.retrieval import open_searcher
+        from medviewer.store import Library
+
+        path, runner, k = self.library_path, self.runner, self.k.value()
+        farthest = k if self.farthest.isChecked() else 0
+        filters = self.current_filter()
+        panel = self
+
+        def work(state):
+            if panel.searcher is None:
+                with Library(path) as library:
+                    panel.searcher = open_searcher(library, runner, allow_stale=True)
+            result = panel.searcher.search_case(case_id, k=k, farthest=farthest, filters=filters,
+                                                region=region, state=state)
+            thumbs = {(h.location, h.frame): _hit_thumbnail(h.location, h.frame)
+                      for h in result.nearest + result.farthest}
+            return result, thumbs
+
+        self.vote.setText("Searching\u2026")
+        self._search.start(work, self._on_results)
+
+    def _on_results(self, payload) -> None:
+        result, thumbs = payload
+        self.result = result
+        while self.results_layout.count() > 1:
+            item = self.results_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        text = result.vote.text if result.nearest else "No case passes the filters."
+        seconds = sum(result.timings.values()) if result.timings else 0.0
+        extra = "".join(f"<br><span style='color:#c9a227'>{w}</span>" for w in result.warnings)
+        self.vote.setText(f"<b>{text}</b><br><span style='color:#8a8f98'>{result.candidates} "
+                          f"cases searched in {seconds * 1000:.0f} ms; "
+                          f"{'; '.join(result.filters) or 'no filters'}</span>{extra}")
+        position = 0
+        for far, hits in ((False, result.nearest), (True, result.farthest)):
+            if far and hits:
+                header = QLabel("<b>Farthest</b>", self.results_host)
+                self.results_layout.insertWidget(position, header)
+                position += 1
+            for hit in hits:
+                row = ResultRow(hit, thumbs.get((hit.location, hit.frame)), far, self.results_host)
+                row.sig_open.connect(self.sig_open_case)
+                row.sig_mark.connect(self._mark)
+                self.results_layout.insertWidget(position, row)
+                position += 1
+
+    def _mark(self, hit, relevant: bool) -> None:
+        from medviewer.services.retrieval import mark_relevance
+        from medviewer.store import Library
+
+        if self.result is None or not self.library_path:
+            return
+        with Library(self.library_path) as library:
+            mark_relevance(library, self.result, hit, relevant)
+
+    def rows(self) -> list[ResultRow]:
+        """Return the result rows on screen (for tests)."""
+        return [self.results_layout.itemAt(i).widget() for i in range(self.results_layout.count())
+                if isinstance(self.results_layout.itemAt(i).widget(), ResultRow)]
