@@ -65,6 +65,7 @@ def add_stats_parser(study_subparsers: argparse._SubParsersAction) -> argparse.A
 # Functions that each add one subcommand to the ``study`` group, in --help order.
 STUDY_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = [
     add_stats_parser,
+    study_reading_cmd.add_create_parser,
     study_reading_cmd.add_export_parser,
     study_reading_cmd.add_import_parser,
     study_reading_cmd.add_picks_parser,

@@ -13,6 +13,37 @@ def _study_id(library: str, study: str) -> int:
         return find_study(lib.conn, study)
 
 
+def add_create_parser(sub):
+    """Add ``study create``."""
+    parser = sub.add_parser("create", help="design a study: queries with 5 closest + 5 farthest")
+    parser.add_argument("--library", required=True)
+    parser.add_argument("--model", required=True, metavar="BUNDLE")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--queries", type=int, default=20, help="number of query cases")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stratify", choices=("none", "label", "modality"), default="none")
+    parser.add_argument("--cases", help="explicit query case ids, comma-separated")
+    parser.add_argument("-k", type=int, default=5, help="closest and farthest per query")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run_create)
+    return parser
+
+
+def run_create(args) -> int:
+    """Design the study from the index."""
+    from medviewer.services.reader_study import design_study
+    from medviewer.store import Library
+
+    cases = [int(c) for c in args.cases.split(",")] if args.cases else None
+    with Library(args.library) as library:
+        summary = design_study(library, args.model, args.name, queries=args.queries,
+                               seed=args.seed, stratify=args.stratify, case_ids=cases, k=args.k)
+    emit(args.json, {"id": summary.id, "name": summary.name, "uid": summary.uid,
+                     "queries": summary.queries},
+         f"Created study {summary.name!r} (id {summary.id}) with {summary.queries} queries")
+    return 0
+
+
 def add_export_parser(sub):
     """Add ``study export``."""
     parser = sub.add_parser("export", help="write a reading package for a reader on another machine")
