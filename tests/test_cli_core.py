@@ -179,3 +179,14 @@ def test_render_of_a_non_image_is_a_message(tmp_path, capsys):
 def test_render_of_a_missing_file_is_a_message(tmp_path, capsys):
     code = main(["render", str(tmp_path / "absent.dcm"), "--out", str(tmp_path / "x.png")])
     assert code != 0 and "absent.dcm" in capsys.readouterr().err
+
+
+def test_the_medviewer_command_runs_as_a_process(tmp_path):
+    """The real entry point (argv from the process, not a list) works end to end."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "medviewer", "info", str(tmp_path), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert '"series": []' in out.stdout

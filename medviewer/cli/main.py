@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from medviewer import __version__
 from medviewer.errors import MedViewerError
 
