@@ -16,7 +16,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset

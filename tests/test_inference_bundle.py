@@ -197,3 +197,9 @@ def test_every_bundle_error_is_a_medviewer_error(bundle_dir):
 def test_unknown_variant(bundle_dir):
     with pytest.raises(BundleMetadataError, match="no 'int8' variant"):
         load_bundle(bundle_dir).variant_path("int8")
+
+
+def test_model_file_must_stay_inside_the_bundle(bundle_dir):
+    _edit_metadata(bundle_dir, model_file="../elsewhere.onnx")
+    with pytest.raises(BundleMetadataError, match="plain file name"):
+        load_bundle(bundle_dir)

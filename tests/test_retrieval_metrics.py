@@ -150,3 +150,15 @@ def test_protocol_refuses_a_split_without_both_classes():
     pool = task_pool(cases, "Cardiomegaly", split="all")
     with pytest.raises(QueryError, match="too few"):
         evaluate_pool({c.id: c for c in cases}, pool, np.zeros((0, 2)), "l2", task="Cardiomegaly")
+
+
+def test_vectorised_random_expectation_equals_the_per_ranking_metrics():
+    # The same seeded shuffles scored one by one with the scalar functions.
+    n, r, k, draws = 12, 4, 5, 50
+    pool = np.zeros(n)
+    pool[:r] = 1
+    shuffles = np.random.default_rng(9).permuted(np.tile(pool, (draws, 1)), axis=1)
+    expected = np.mean([average_precision_at_k(s, k) for s in shuffles])
+    expected_ndcg = np.mean([ndcg_at_k(s[:k], k, r) for s in shuffles])
+    got = expected_random_scores(n, r, k, draws, np.random.default_rng(9))
+    assert got.average_precision == pytest.approx(expected) and got.ndcg == pytest.approx(expected_ndcg)

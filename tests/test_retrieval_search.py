@@ -213,6 +213,8 @@ def test_real_onnx_bundle_index_is_bound_to_its_sha256(tmp_path):
     report = svc.build_index(library, bundle)
     assert report.folder.endswith(bundle.sha256) and report.metric == "cosine" and report.dim == 8
     searcher = svc.open_searcher(library, bundle)
+    header = searcher.describe()
+    assert header["model_sha256"] == bundle.sha256 and "CPU" in header["provider"] and header["count"] == 10
     result = searcher.search_case(case_id(library, "e.png"), k=5, farthest=2)
     assert len(result.nearest) == 5 and result.model_sha256 == bundle.sha256
     assert all(0.0 <= h.distance <= 2.0 and h.similarity == pytest.approx(1 - h.distance) for h in result.nearest)

@@ -17,17 +17,6 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.fileset import FileSet
-
-from medviewer.dicom.pixels import decode
-from medviewer.dicom.sources import FileRef
-from medviewer.display.render import render_frame
-from medviewer.display.windowing import Window
-from medviewer.services import teaching
-from medviewer.services.importer import import_paths
-from medviewer.store import Library
-from medviewer.synthetic import FINDINGS, NO_FINDING, generate_dataset
-from medviewer.teaching import FOR_TEACHING, KOS_SOP_CLASS, TeachingError
-from medviewer.teaching.kos import kos_references
 from test_deid_identity_scan import (
     CHARACTERISTICS,
     DATES,
@@ -41,6 +30,17 @@ from test_deid_identity_scan import (
     _leaks,
 )
 from test_teaching_store import _Result
+
+from medviewer.dicom.pixels import decode
+from medviewer.dicom.sources import FileRef
+from medviewer.display.render import render_frame
+from medviewer.display.windowing import Window
+from medviewer.services import teaching
+from medviewer.services.importer import import_paths
+from medviewer.store import Library
+from medviewer.synthetic import FINDINGS, NO_FINDING, generate_dataset
+from medviewer.teaching import FOR_TEACHING, KOS_SOP_CLASS, TeachingError
+from medviewer.teaching.kos import kos_references
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,6 @@ def package(tmp_path_factory):
     teaching.tag_cases(library, [query.id], ["heart"])
     out = root / "pkg"
     result = teaching.export(library, "Chest teaching", out)
-    inputs = [root / "ds" / c.location for c in cases]
     library.close()
     return {"root": root, "out": out, "result": result, "query": query, "near": near,
             "far": far, "inputs": [c.location for c in cases], "family": family}

@@ -87,8 +87,8 @@ def run(args) -> int:
     report = deidentify_files(args.inputs, args.out, options, secret=secret, regions=regions,
                               burned_in="export" if args.allow_burned_in else "skip",
                               state=TaskState())
-    lines = [f"De-identified {len(report.written)} files into {report.out_dir}; "
-             f"skipped {len(report.skipped)}.", f"Audit: {report.audit_path}"]
+    lines = [(f"De-identified {len(report.written)} files into {report.out_dir}; "
+              f"skipped {len(report.skipped)}."), f"Audit: {report.audit_path}"]
     lines += [f"  flagged (exported, check the pixels): {w.output}: "
               f"{'; '.join(w.burned_in_reasons)}" for w in report.flagged]
     lines += [f"  skipped: {s.source}: {s.reason}: {s.detail}" for s in report.skipped]

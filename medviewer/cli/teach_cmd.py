@@ -216,9 +216,9 @@ def _export(args) -> int:
         secret=read_secret(args.secret_file) if args.secret_file else None,
         include_exemplars=not args.no_exemplars,
         burned_in="export" if args.allow_burned_in else "skip", state=TaskState())
-    lines = [f"Exported {len(result.cases)} cases to {result.out_dir} "
-             f"({len(result.deid.written) if result.deid else 0} DICOM files, "
-             f"{len(result.kos)} key object selections).", f"Open {result.index}"]
+    lines = [(f"Exported {len(result.cases)} cases to {result.out_dir} "
+              f"({len(result.deid.written) if result.deid else 0} DICOM files, "
+              f"{len(result.kos)} key object selections)."), f"Open {result.index}"]
     lines += [f"  withheld: case {c}: {r}" for c, r in result.skipped]
     lines += [f"  warning: {w}" for w in result.warnings]
     emit(args.json, result.as_dict(), "\n".join(lines))

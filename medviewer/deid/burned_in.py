@@ -196,7 +196,7 @@ def blackout(ds, regions: list[Region]) -> int:
         if ds.file_meta.TransferSyntaxUID.is_compressed:
             ds.decompress()  # pydicom's decoders; sets Explicit VR Little Endian
         arr = ds.pixel_array.copy()
-    except Exception as exc:  # noqa: BLE001 - decoders raise many kinds of errors
+    except Exception as exc:  # decoders raise many kinds of errors
         raise DeidError(f"pixel data could not be decoded for blackout: {exc}",
                         hint="install the pylibjpeg/pyjpegls decoders, or exclude the image"
                         ) from exc

@@ -416,8 +416,14 @@ def _replace_file_meta(ds: Dataset, ctx: _Context) -> None:
     meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", old.get("MediaStorageSOPClassUID"))
     meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID")
     transfer = old.get("TransferSyntaxUID")
-    if transfer is not None:
-        meta.TransferSyntaxUID = transfer
+    if transfer is None:
+        # A dataset read without File Meta: record the syntax it was read in.
+        from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        implicit, little = getattr(ds, "original_encoding", (False, True))
+        transfer = (ImplicitVRLittleEndian if implicit else
+                    ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    meta.TransferSyntaxUID = transfer
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     ds.file_meta = meta

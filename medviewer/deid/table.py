@@ -357,7 +357,7 @@ FFFA,FFFA    X        -                   Digital Signatures Sequence
 0038,0500    X        pat=C,desc=C        Patient State
 0040,1004    X        -                   Patient Transport Arrangements
 300A,0792    X        desc=C              Patient Treatment Preparation Method Description
-300A,078E    X        desc=C              Patient Treatment Preparation Procedure Parameter Description
+300A,078E    X        desc=C      Patient Treatment Preparation Procedure Parameter Description
 0010,1040    X        -                   Patient's Address
 0010,1010    X        pat=K               Patient's Age
 0010,0030    Z        -                   Patient's Birth Date
@@ -468,7 +468,7 @@ FFFA,FFFA    X        -                   Digital Signatures Sequence
 3010,006F    U        uid=K               Referenced Dosimetric Objective UID
 3010,0031    U        uid=K               Referenced Fiducials UID
 3006,0024    U        uid=K               Referenced Frame of Reference UID
-0040,4023    U        uid=K               Referenced General Purpose Scheduled Procedure Step Transaction UID
+0040,4023    U        uid=K  Referenced General Purpose Scheduled Procedure Step Transaction UID
 0008,1140    X/Z/U*   uid=K               Referenced Image Sequence
 0040,A172    U        uid=K               Referenced Observation UID (Trial)
 0038,0004    X        -                   Referenced Patient Alias Sequence

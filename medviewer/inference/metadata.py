@@ -89,6 +89,13 @@ def metadata_problems(meta: Any) -> list[str]:
     problems += _output_problems(meta)
     if not isinstance(meta["input"].get("name"), str):
         problems.append("input.name must name the ONNX input")
+    files = [meta.get("model_file", "model.onnx")] + [
+        v.get("file", "") for v in meta.get("variants", {}).values() if isinstance(v, dict)
+    ]
+    for name in files:
+        # Model files live inside the bundle folder: no paths, so a bundle cannot point elsewhere.
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+            problems.append(f"model file {name!r} must be a plain file name inside the bundle")
     sha = meta["model_sha256"]
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
         problems.append("model_sha256 must be 64 hex digits")

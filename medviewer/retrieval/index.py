@@ -180,6 +180,7 @@ class CaseIndex:
         self._row = {int(c): r for r, c in enumerate(self.ids.tolist())}
         # Rows that may be returned at all (False for stale rows when opened with allow_stale).
         self.searchable = np.ones(len(self.ids), bool) if searchable is None else searchable
+        self.status: IndexStatus | None = None  # set by open_index
 
     @property
     def kind(self) -> str:
@@ -311,6 +312,7 @@ def open_index(folder: Path, catalog: Catalog, embedder: Embedder, *, allow_stal
         current = catalog.content_keys()
         searchable = np.array([current.get(int(i)) == int(k) for i, k in zip(ids, keys)], bool)
     index = CaseIndex(manifest, folder, vectors, ids, keys, structure, searchable)
+    index.status = status
     if structure is not None:
         ann.set_search_effort(structure, manifest.kind, index.params)
     return index
@@ -327,7 +329,7 @@ class BuildReport:
     count, dim : int
         Cases in the index afterwards, and the vector size.
     embedded : int
-        Cases run through the model in this call.
+        Cases embedded in this call (unreadable ones not counted).
     added, removed, changed : int
     unreadable : list of dict
         ``{"case", "path", "reason"}`` of cases skipped because their image
@@ -383,7 +385,8 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     load_image : callable
         Returns a case's display image; any exception marks the case unreadable.
     kind : {"auto", "exact", "hnsw", "ivf"}
-        ``auto`` keeps the stored kind, or chooses by size for a new index.
+        ``auto`` keeps a kind the user chose for this index before, else
+        chooses by size (:func:`~medviewer.retrieval.ann.choose_kind`).
     params : AnnParams, optional
         Construction parameters of approximate kinds.
     rebuild : bool
@@ -427,8 +430,9 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     ids = np.concatenate([ids0[keep], new_ids]).astype(np.int64)
     keys = np.concatenate([keys0[keep], new_keys]).astype(np.int64)
     current = catalog.content_keys()
+    embedded_now = set(new_ids.tolist())
     unreadable = {k: v for k, v in unreadable0.items() if current.get(int(k)) == int(v["key"])
-                  and int(k) not in set(new_ids.tolist())}
+                  and int(k) not in embedded_now}
     unreadable.update({str(f["case"]): {"key": f["key"], "path": f["path"], "reason": f["reason"]}
                        for f in failed})
     params = params or (ann.AnnParams.from_dict(old[0].params) if old is not None else ann.AnnParams())
@@ -451,7 +455,7 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     store.write_index(folder, manifest, vectors, ids, keys, structure)
     state.set_progress(1.0, f"{len(ids)} cases indexed")
     return BuildReport(
-        str(folder), resolved, embedder.metric, len(ids), embedder.dim, embedded=len(todo),
+        str(folder), resolved, embedder.metric, len(ids), embedder.dim, embedded=len(new_ids),
         added=len(plan.added), removed=len(plan.removed), changed=len(plan.changed),
         unreadable=[{"case": f["case"], "path": f["path"], "reason": f["reason"]} for f in failed],
         structure=how, full_rebuild_reason=reason, recall=recall,

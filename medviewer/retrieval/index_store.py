@@ -71,11 +71,16 @@ def index_dir(library_path: str | os.PathLike, model_sha256: str) -> Path:
 
 
 def fingerprint(ids: np.ndarray, keys: np.ndarray, unreadable: dict[int, int] | None = None) -> str:
-    """Return the sha256 over sorted ``(case id, content key)`` pairs of the accounted-for cases."""
-    pairs = dict(zip(np.asarray(ids, np.int64).tolist(), np.asarray(keys, np.int64).tolist()))
-    pairs.update({int(k): int(v) for k, v in (unreadable or {}).items()})
-    arr = np.array(sorted(pairs.items()), dtype=np.int64).reshape(-1, 2)
-    return hashlib.sha256(arr.tobytes()).hexdigest()
+    """Return the sha256 over ``(case id, content key)`` pairs, sorted by id, of the accounted-for cases.
+
+    Accounted for: the embedded cases (``ids``, ``keys``) and the unreadable ones.
+    """
+    extra = unreadable or {}
+    all_ids = np.concatenate([np.asarray(ids, np.int64), np.fromiter(extra.keys(), np.int64, len(extra))])
+    all_keys = np.concatenate([np.asarray(keys, np.int64), np.fromiter(extra.values(), np.int64, len(extra))])
+    order = np.argsort(all_ids, kind="stable")
+    pairs = np.stack([all_ids[order], all_keys[order]], axis=1)
+    return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
 
 
 @dataclass

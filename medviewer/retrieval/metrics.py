@@ -115,15 +115,18 @@ def expected_random_scores(n_candidates: int, n_relevant: int, k: int, draws: in
     Random retrieval is the reference of the paper's t-test: every ordering of
     the pool equally likely.  The mean over draws estimates its expectation
     for this query's pool (``n_candidates`` with ``n_relevant`` relevant).
+    The same formulas as :func:`score_query`, vectorised over the draws.
     """
     if n_candidates == 0:
         return QueryScores(0.0, 0.0, 0.0)
     pool = np.zeros(n_candidates)
     pool[:n_relevant] = 1.0
-    p = ap = nd = 0.0
-    for _ in range(draws):
-        ranked = rng.permutation(pool)
-        p += precision_at_k(ranked, k)
-        ap += average_precision_at_k(ranked, k)
-        nd += ndcg_at_k(ranked, k, n_relevant)
-    return QueryScores(p / draws, ap / draws, nd / draws)
+    rel = rng.permuted(np.tile(pool, (draws, 1)), axis=1)[:, :k]
+    ranks = np.arange(1, rel.shape[1] + 1)
+    hits = rel.sum(axis=1)
+    precision = hits / k
+    ap = np.where(hits > 0, (np.cumsum(rel, axis=1) / ranks * rel).sum(axis=1) / np.maximum(hits, 1), 0.0)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    idcg = discounts[: min(k, n_relevant)].sum()
+    ndcg = (rel @ discounts[: rel.shape[1]]) / idcg if n_relevant else np.zeros(draws)
+    return QueryScores(float(precision.mean()), float(ap.mean()), float(ndcg.mean()))

@@ -212,6 +212,16 @@ class Searcher:
         self.warnings = list(warnings or [])
         self.refresh_catalog(catalog)
 
+    def describe(self) -> dict[str, Any]:
+        """Return what the panel header shows: model, provider, index kind, size, recall, warnings."""
+        runner = getattr(self.embedder, "runner", None)
+        m = self.index.manifest
+        return {"model": self.embedder.name, "model_sha256": self.embedder.identity,
+                "provider": runner.provider_report().message if runner is not None else "numpy (no model)",
+                "kind": m.kind, "metric": m.metric, "count": m.count, "dim": m.dim,
+                "recall_at_10": (m.recall or {}).get("recall"), "updated_at": m.updated_at,
+                "warnings": list(self.warnings)}
+
     def refresh_catalog(self, catalog: Catalog) -> None:
         """Use a newer catalog snapshot (labels edited, cases removed)."""
         self.catalog = catalog
@@ -330,10 +340,13 @@ class Searcher:
         """
         state = ensure_state(state)
         rows = np.flatnonzero(self.index.searchable)
+        if len(rows) > max_points:
+            # Sample before reading: a million-case index need not be copied for a 5,000-dot map.
+            rows = np.sort(np.random.default_rng(seed).choice(rows, max_points, replace=False))
         if query_vector is None and query_case is not None:
             query_vector = self.index.vector_of(query_case)
         vectors = np.asarray(self.index.vectors[rows], np.float32)
-        proj: Projection = project(vectors, method, query=query_vector, max_points=max_points, seed=seed,
+        proj: Projection = project(vectors, method, query=query_vector, max_points=len(rows) + 1, seed=seed,
                                    metric=self.index.metric, state=state)
         kept = rows[proj.rows]
         cases = [self._row_cases[r] for r in kept]

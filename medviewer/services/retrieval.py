@@ -100,15 +100,43 @@ def open_embedder(model: ModelLike, *, provider: str = "auto", variant: str | No
     return RunnerEmbedder(runner)
 
 
+class _ModelIdentity:
+    """What an index check needs of a model (sha256, metric, dimension), without starting ONNX Runtime."""
+
+    def __init__(self, bundle: Any) -> None:
+        self.identity = bundle.sha256
+        self.name = bundle.name
+        self.metric = str(bundle.metadata.get("embedding", {}).get("metric", "cosine"))
+        self.dim = int(bundle.embedding_dim)
+
+    def embed(self, images: Any, state: TaskState | None = None) -> np.ndarray:
+        """Refuse: this object only identifies a model."""
+        raise RuntimeError("a model identity cannot embed; use open_embedder")
+
+
+def _identify(model: ModelLike) -> Any:
+    """Return an embedder, or for a bundle path/Bundle a light identity (checksum only, no session)."""
+    from medviewer.inference import Bundle, load_bundle
+
+    if isinstance(model, Bundle):
+        return _ModelIdentity(model)
+    if isinstance(model, (str, os.PathLike)) and model != PIXELS:
+        return _ModelIdentity(load_bundle(model, verify_graph=False))
+    return open_embedder(model)
+
+
 def index_folder(library: Library, embedder: Embedder) -> Path:
     """Return the index folder of a library and an embedder (``<library>.indexes/<sha256>``)."""
     return index_store.index_dir(library.path, embedder.identity)
 
 
-def index_status(library: Library, model: ModelLike, *, provider: str = "auto") -> IndexStatus:
-    """Return whether the index of ``library`` for ``model`` can serve searches, and why not."""
-    embedder = open_embedder(model, provider=provider)
-    return _index_status(index_folder(library, embedder), read_catalog(library), embedder)
+def index_status(library: Library, model: ModelLike) -> IndexStatus:
+    """Return whether the index of ``library`` for ``model`` can serve searches, and why not.
+
+    Cheap: the model file is checksummed but no inference session is started.
+    """
+    model_id = _identify(model)
+    return _index_status(index_folder(library, model_id), read_catalog(library), model_id)
 
 
 def build_index(library: Library, model: ModelLike, *, kind: str = "auto", rebuild: bool = False,
@@ -134,7 +162,7 @@ def build_index(library: Library, model: ModelLike, *, kind: str = "auto", rebui
 
 def remove_index(library: Library, model: ModelLike) -> bool:
     """Delete the index of ``library`` for ``model`` (the library itself is untouched)."""
-    return index_store.remove_index(index_folder(library, open_embedder(model)))
+    return index_store.remove_index(index_folder(library, _identify(model)))
 
 
 def open_searcher(library: Library, model: ModelLike, *, allow_stale: bool = False,
@@ -152,8 +180,8 @@ def open_searcher(library: Library, model: ModelLike, *, allow_stale: bool = Fal
     index = open_index(index_folder(library, embedder), catalog, embedder, allow_stale=allow_stale,
                        verify=verify)
     warnings = []
-    if not index.searchable.all() or len(index) < len(catalog):
-        status = _index_status(index.folder, catalog, embedder)
+    status = index.status
+    if status is not None and status.state == "stale":
         warnings.append(f"the index is out of date ({status.added} new, {status.removed} removed, "
                         f"{status.changed} changed cases): update it to search them all")
     return Searcher(catalog, index, embedder, case_image, warnings)

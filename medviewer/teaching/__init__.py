@@ -26,7 +26,12 @@ from medviewer.teaching.models import (
     QuizSession,
     TeachingNote,
 )
-from medviewer.teaching.package import ExportedCase, ExportedImage, TeachingExport, export_collection
+from medviewer.teaching.package import (
+    ExportedCase,
+    ExportedImage,
+    TeachingExport,
+    export_collection,
+)
 from medviewer.teaching.search import search_cases
 from medviewer.teaching.store import TeachingStore
 

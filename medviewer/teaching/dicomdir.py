@@ -43,11 +43,11 @@ def write_fileset(files: Sequence[str | Path], out_dir: str | Path) -> dict[str,
     for path in files:
         ds = dcmread(path, stop_before_pixels=True)
         kos = str(ds.SOPClassUID) == KOS_SOP_CLASS
-        leaf_values = dict(
-            InstanceNumber=ds.get("InstanceNumber", 1) or 1,
-            ReferencedSOPClassUIDInFile=ds.SOPClassUID,
-            ReferencedSOPInstanceUIDInFile=ds.SOPInstanceUID,
-            ReferencedTransferSyntaxUIDInFile=ds.file_meta.TransferSyntaxUID)
+        leaf_values = {
+            "InstanceNumber": ds.get("InstanceNumber", 1) or 1,
+            "ReferencedSOPClassUIDInFile": ds.SOPClassUID,
+            "ReferencedSOPInstanceUIDInFile": ds.SOPInstanceUID,
+            "ReferencedTransferSyntaxUIDInFile": ds.file_meta.TransferSyntaxUID}
         if kos:
             leaf_values.update(ContentDate=ds.ContentDate, ContentTime=ds.ContentTime,
                                ConceptNameCodeSequence=ds.ConceptNameCodeSequence)

@@ -22,6 +22,7 @@ note still identifies someone in other words.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,8 @@ from medviewer.teaching.html import CasePage, FigureView, case_page, index_page
 from medviewer.teaching.kos import ImageReference, build_kos
 from medviewer.teaching.models import CollectionItem, KeyImage
 from medviewer.teaching.store import TeachingStore
+
+_log = logging.getLogger(__name__)
 
 #: ``overlay(key_image, display_pixels, decoded_image) -> display_pixels``: draws the named
 #: overlay (a saliency map, a mask) onto the rendered key image.  The Qt side or the
@@ -230,6 +233,9 @@ def export_collection(store: TeachingStore, collection: str | int, out_dir: str 
         warning = _render(source, key, out / png, overlay)
         if warning:
             result.warnings.append(f"case {number}: {warning}")
+        if w is None:
+            result.warnings.append(f"case {number}: a PNG/JPEG image was copied as is; it has "
+                                   "no header to de-identify and its pixels were not checked")
         image = ExportedImage(png, _rel(location.get(w.sop_uid), out) if w else "",
                               w.sop_uid if w else "", key.frame)
         exported_by_item.setdefault(item.id, []).append((image, key))
@@ -255,8 +261,8 @@ def _collect_identity(cleaner: TextCleaner, ref: FileRef) -> None:
     try:
         with ref.open() as fh:
             cleaner.collect(dcmread(fh, stop_before_pixels=True, force=True))
-    except Exception:  # noqa: BLE001 - the exporter reports unreadable files
-        pass
+    except Exception as exc:  # noqa: BLE001 - the exporter reports unreadable files itself
+        _log.debug("no identity collected from %s: %s", ref.display, exc)
 
 
 def _write_kos(exporter: Exporter, written: dict, plan, staging: Path) -> dict[str, list[str]]:

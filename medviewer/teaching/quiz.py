@@ -36,7 +36,7 @@ def start_quiz(store: TeachingStore, collection: str | int, trainee: str) -> Qui
     if not store.items(coll.id, role="case"):
         raise QuizError(f"collection {coll.name!r} has no teaching cases",
                         hint="add cases before starting a quiz")
-    with store._durable() as conn:
+    with store.durable() as conn:
         session = conn.execute("INSERT INTO quiz_sessions (collection_ref, trainee, started_at) "
                                "VALUES (?, ?, ?)", (coll.id, trainee, _now())).lastrowid
     return session_info(store, int(session))
@@ -67,7 +67,7 @@ def next_question(store: TeachingStore, session_id: int) -> QuizQuestion | None:
         if case_id not in answered:
             return question(store, session_id, case_id)
     if session.finished_at is None:
-        with store._durable() as conn:
+        with store.durable() as conn:
             conn.execute("UPDATE quiz_sessions SET finished_at = ? WHERE id = ?",
                          (_now(), session.id))
     return None
@@ -103,7 +103,7 @@ def answer(store: TeachingStore, session_id: int, case_id: int, text: str) -> Qu
                         hint="answers are final once the diagnosis is shown")
     note = store.note(case_id)
     matched = _matches(text, note.diagnosis)
-    with store._durable() as conn:
+    with store.durable() as conn:
         conn.execute("INSERT INTO quiz_answers (session_ref, case_ref, answer, matched, "
                      "answered_at) VALUES (?, ?, ?, ?, ?)",
                      (int(session_id), int(case_id), text, int(matched), _now()))
@@ -127,7 +127,7 @@ def mark_answer(store: TeachingStore, session_id: int, case_id: int, correct: bo
     """Grade an answer (by the trainee after seeing the diagnosis, or by a teacher)."""
     if _stored(store, session_id, case_id) is None:
         raise QuizError(f"case {case_id} has not been answered in this quiz")
-    with store._durable() as conn:
+    with store.durable() as conn:
         conn.execute("UPDATE quiz_answers SET correct = ? WHERE session_ref = ? AND case_ref = ?",
                      (int(bool(correct)), int(session_id), int(case_id)))
     return reveal(store, session_id, case_id)

@@ -44,7 +44,7 @@ class TeachingStore:
         self.conn = library.conn
 
     @contextmanager
-    def _durable(self):
+    def durable(self):
         """Run one write transaction with ``synchronous=FULL``, then restore the setting."""
         previous = self.conn.execute("PRAGMA synchronous").fetchone()[0]
         self.conn.execute("PRAGMA synchronous=FULL")
@@ -64,7 +64,7 @@ class TeachingStore:
             raise TeachingError(f"a collection named {name!r} exists already",
                                 hint="choose another name, or add cases to that one")
         now = _now()
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.execute("INSERT INTO collections (name, description, created_at, updated_at) "
                          "VALUES (?, ?, ?, ?)", (name, description, now, now))
         return self.collection(name)
@@ -90,7 +90,7 @@ class TeachingStore:
     def delete_collection(self, key: str | int) -> None:
         """Delete a collection, its items and key images (cases, tags and notes stay)."""
         collection = self.collection(key)
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
 
     def _touch(self, conn, collection_id: int) -> None:
@@ -109,7 +109,7 @@ class TeachingStore:
         collection = self.collection(key)
         case_ids = [int(c) for c in case_ids]
         self._check_cases(case_ids)
-        with self._durable() as conn:
+        with self.durable() as conn:
             for case_id in case_ids:
                 self._ensure_case_item(conn, collection.id, case_id, source)
             self._touch(conn, collection.id)
@@ -165,7 +165,7 @@ class TeachingStore:
         if anchor_case in case_ids:
             raise TeachingError(f"case {anchor_case} cannot be its own exemplar",
                                 hint="drop the query case from the result")
-        with self._durable() as conn:
+        with self.durable() as conn:
             anchor = self._ensure_case_item(conn, collection.id, int(anchor_case), source)
             start = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM collection_items "
                                  "WHERE exemplar_of = ?", (anchor,)).fetchone()[0]
@@ -184,7 +184,7 @@ class TeachingStore:
 
     def remove_item(self, item_id: int) -> None:
         """Remove an item (and, for a teaching case, its exemplars)."""
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.execute("DELETE FROM collection_items WHERE id = ?", (int(item_id),))
 
     def move_item(self, item_id: int, position: int) -> None:
@@ -193,14 +193,14 @@ class TeachingStore:
                                 "WHERE id = ?", (int(item_id),)).fetchone()
         if row is None:
             raise TeachingError(f"no collection item {item_id}")
-        collection_id, role, anchor = row
+        collection_id, _role, anchor = row
         where, args = (("exemplar_of = ?", (anchor,)) if anchor is not None else
                        ("collection_ref = ? AND role = 'case'", (collection_id,)))
         ids = [r[0] for r in self.conn.execute(
             f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
         ids.remove(int(item_id))
         ids.insert(max(0, min(int(position), len(ids))), int(item_id))
-        with self._durable() as conn:
+        with self.durable() as conn:
             for rank, item in enumerate(ids):
                 conn.execute("UPDATE collection_items SET position = ? WHERE id = ?", (rank, item))
 
@@ -216,7 +216,8 @@ class TeachingStore:
             "JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref "
             "LEFT JOIN collection_items a ON a.id = it.exemplar_of "
             "WHERE it.collection_ref = ? ORDER BY case_pos, COALESCE(it.exemplar_of, it.id), "
-            "it.role != 'case', it.role = 'dissimilar', it.position, it.id", (collection.id,)).fetchall()
+            "it.role != 'case', it.role = 'dissimilar', it.position, it.id",
+            (collection.id,)).fetchall()
         out = []
         for r in rows:
             if role is not None and r[3] != role:
@@ -250,7 +251,8 @@ class TeachingStore:
                             hint="add it first")
 
     # -- key images ---------------------------------------------------------------------------
-    def set_key_image(self, item_id: int, *, instance_id: int | None = None, frame: int | None = None,
+    def set_key_image(self, item_id: int, *, instance_id: int | None = None,
+                      frame: int | None = None,
                       window: tuple[float, float] | None = None, overlay: str = "",
                       caption: str = "", blackout: Sequence[Sequence[int]] = ()) -> KeyImage:
         """Add (or update) a key image of an item, as shown on screen.
@@ -288,7 +290,7 @@ class TeachingStore:
         center, width = (None, None) if window is None else (float(window[0]), float(window[1]))
         if width is not None and width <= 0:
             raise TeachingError("a window width must be positive")
-        with self._durable() as conn:
+        with self.durable() as conn:
             position = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM key_images "
                                     "WHERE item_ref = ?", (int(item_id),)).fetchone()[0]
             conn.execute(
@@ -305,7 +307,7 @@ class TeachingStore:
 
     def remove_key_image(self, key_image_id: int) -> None:
         """Remove a key image."""
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.execute("DELETE FROM key_images WHERE id = ?", (int(key_image_id),))
 
     def key_images(self, item_id: int) -> list[KeyImage]:
@@ -334,13 +336,13 @@ class TeachingStore:
         tags = sorted({t.strip() for t in tags if t and t.strip()})
         self._check_cases(case_ids)
         now = _now()
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.executemany("INSERT OR IGNORE INTO case_tags (case_ref, tag, created_at) "
                              "VALUES (?, ?, ?)", [(c, t, now) for c in case_ids for t in tags])
 
     def untag_cases(self, case_ids: Iterable[int], tags: Iterable[str]) -> None:
         """Remove tags from cases."""
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.executemany("DELETE FROM case_tags WHERE case_ref = ? AND tag = ?",
                              [(int(c), t.strip()) for c in case_ids for t in tags])
 
@@ -374,7 +376,7 @@ class TeachingStore:
         self._check_cases([int(case_id)])
         current = self.note(case_id)
         values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
-        with self._durable() as conn:
+        with self.durable() as conn:
             conn.execute(
                 "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, "
                 "citations, free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
