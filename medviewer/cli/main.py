@@ -26,7 +26,15 @@ COMMAND_MODULES = [
     "medviewer.cli.render_cmd",
     "medviewer.cli.synthetic_cmd",
     "medviewer.cli.demo_cmd",
+    "medviewer.cli.model_cmd",
+    "medviewer.cli.classify_cmd",
+    "medviewer.cli.index_cmd",
+    "medviewer.cli.search_cmd",
+    "medviewer.cli.eval_cmd",
     "medviewer.cli.study_cmd",
+    "medviewer.cli.deid_cmd",
+    "medviewer.cli.teach_cmd",
+    "medviewer.cli.pacs_cmd",
 ]
 
 
