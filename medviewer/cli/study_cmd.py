@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse._SubParsersActi
     """Add the ``study`` command group and its subcommands; return the group's subparsers."""
     parser = subparsers.add_parser(
         "study",
-        help="reader studies: statistics of the readers' picks",
+        help="reader studies: design, read, packages, picks and statistics",
         description="Reader studies: each reader picks the most similar candidates of each "
         "query; these commands work on the studies and their picks.",
     )
