@@ -250,13 +250,31 @@ def search_structure(index: Any, queries: np.ndarray, k: int, kind: str, params:
     return scores, positions
 
 
+#: Up to this many matrix elements a single-threaded dot product is used (see :func:`_dot`).
+SINGLE_THREAD_DOT_MAX = 128 * 1024 * 1024
+
+
+def _dot(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Return ``matrix @ q`` as float64.
+
+    Measured (benchmarks/bench_retrieval.py, 2 shared vCPUs): a multi-threaded
+    BLAS matrix-vector product pays milliseconds waking its threads (8 ms for
+    a 10k x 384 matrix, against 0.5 ms on one thread), and only wins on
+    matrices far larger than one memory pass of a core; numpy's einsum is a
+    single-threaded SIMD loop.
+    """
+    if matrix.size <= SINGLE_THREAD_DOT_MAX:
+        return np.einsum("ij,j->i", matrix, q).astype(np.float64)
+    return np.asarray(matrix @ q, dtype=np.float64)
+
+
 def exact_knn(vectors: np.ndarray, query: np.ndarray, k: int, metric: str,
               allowed: np.ndarray | None = None, farthest: bool = False,
               sq_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (distances, rows) of the k nearest (or farthest) rows, by brute force.
 
-    One BLAS matrix-vector product over the rows: on a single query this is
-    faster than FAISS's flat index, whose single-query scan is one thread.
+    One matrix-vector product over the rows (:func:`_dot`): on a single query
+    this is faster than FAISS's flat index (see ``benchmarks/bench_retrieval.py``).
 
     Parameters
     ----------
@@ -287,11 +305,11 @@ def exact_knn(vectors: np.ndarray, query: np.ndarray, k: int, metric: str,
     gather = rows is not None and rows.size <= n // 4
     sub = vectors[rows] if gather else vectors
     if metric == "cosine":
-        dist = 1.0 - np.asarray(sub @ q, dtype=np.float64)
+        dist = 1.0 - _dot(sub, q)
     else:
         norms = (np.einsum("ij,ij->i", sub, sub) if sq_norms is None
                  else (sq_norms[rows] if gather else sq_norms))
-        dist = np.sqrt(np.maximum(norms - 2.0 * np.asarray(sub @ q, dtype=np.float64) + float(q @ q), 0.0))
+        dist = np.sqrt(np.maximum(norms - 2.0 * _dot(sub, q) + float(q @ q), 0.0))
     index_of = rows if gather else np.arange(n)
     if rows is not None and not gather:
         dist, index_of = dist[rows], rows

@@ -162,7 +162,7 @@ class CaseIndex:
     """A loaded index: vectors, their case ids and the FAISS structure.
 
     Searching is thread-safe (FAISS and numpy searches only read).  Exact
-    indexes are searched by one BLAS product over the stored vectors
+    indexes are searched by one matrix-vector product over the stored vectors
     (:func:`~medviewer.retrieval.ann.exact_knn`); HNSW and IVF by FAISS.
     """
 
