@@ -181,6 +181,7 @@ class ViewportWidget(QWidget):
         self.state.planes = []
         self.image_item.clear()
         self._frame = None
+        self._rect = None
         self.banner.hide()
         self.message.setText("Choose a series in the library\nor drop files here")
         self.message.show()
@@ -234,13 +235,20 @@ class ViewportWidget(QWidget):
             shown = 255 - frame if self.state.invert else frame
             self.image_item.setImage(shown, autoLevels=False, levels=(0, 255))
         else:
-            self.image_item.setImage(frame, autoLevels=False, levels=linear_levels(self.state.window))
             self._apply_lut()
-        self.image_item.setRect(0, 0, frame.shape[1] * col_mm, frame.shape[0] * row_mm)
+            self.image_item.setImage(frame, autoLevels=False, levels=linear_levels(self.state.window))
+        rect = (frame.shape[1] * col_mm, frame.shape[0] * row_mm)
+        # Scrolling a stack keeps the size: skip the geometry change (and its re-layout).
+        if rect != getattr(self, "_rect", None):
+            self._rect = rect
+            self.image_item.setRect(0, 0, *rect)
 
     def _apply_lut(self) -> None:
         inverted = (getattr(self, "_photometric", "") == "MONOCHROME1") != self.state.invert
-        self.image_item.setLookupTable(INVERTED_LUT if inverted else GREY_LUT)
+        lut = INVERTED_LUT if inverted else GREY_LUT
+        if lut is not getattr(self, "_lut", None):
+            self._lut = lut
+            self.image_item.setLookupTable(lut)
 
     def _apply_window(self) -> None:
         if self._frame is not None and not getattr(self, "_color", False) and self.state.window:
