@@ -232,6 +232,11 @@ class MainWindow(QMainWindow):
         self._fill_recent()
         self.setWindowTitle(f"MedViewer \u2014 {Path(path).stem}")
         self.statusBar().showMessage(f"Library {path}", 5000)
+        order = self.library_panel.series_order()
+        if order:
+            self.open_series(order[0], viewport=self.viewports[0])
+        if self.model_panel.runner is None:
+            self.model_panel.load_default()
 
     def choose_library(self) -> None:
         """Ask for a library file to open."""

@@ -73,6 +73,17 @@ class ModelPanel(QWidget):
         if self.choice.count() == 0:
             self.choice.addItem("(no bundle found)", None)
 
+    def load_default(self) -> None:
+        """Load the demo bundle (or the first bundle found), if there is one."""
+        from medviewer.services.models import default_bundle
+
+        folder = default_bundle()
+        if folder is not None:
+            index = self.choice.findData(str(folder))
+            if index >= 0:
+                self.choice.setCurrentIndex(index)
+            self.load(str(folder))
+
     def choose_bundle(self) -> None:
         """Ask for a bundle folder."""
         folder = QFileDialog.getExistingDirectory(self, "Open model bundle", str(Path.home()))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from medviewer.tasks import TaskState, ensure_state
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 DEMO_CASES = 80
 DEMO_CT_SERIES = 4
 DEMO_SEED = 2026
@@ -50,6 +50,7 @@ def build_demo(directory: Path | None = None, *, cases: int = DEMO_CASES,
     """
     from medviewer.paths import demo_dir
     from medviewer.services.importer import import_paths
+    from medviewer.services.models import default_bundle
     from medviewer.store import Library
     from medviewer.synthetic import generate_dataset
 
@@ -70,6 +71,13 @@ def build_demo(directory: Path | None = None, *, cases: int = DEMO_CASES,
     state.set_progress(0.6, "Importing")
     with Library(library_path) as library:
         import_paths(library, [data / "dicom"], labels=data / "labels.csv")
+        bundle = default_bundle()
+        if bundle is not None:
+            # The demo opens with similar cases ready to search.
+            from medviewer.services.retrieval import build_index
+
+            state.set_progress(0.8, "Indexing with the demo model")
+            build_index(library, bundle)
     (directory / MARKER_NAME).write_text(json.dumps(
         {"version": DEMO_VERSION, "cases": cases, "ct_series": ct_series, "seed": seed}))
     state.set_progress(1.0, "Demo library ready")
