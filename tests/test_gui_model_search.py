@@ -105,3 +105,41 @@ def test_index_search_and_relevance(qtbot, window):
     assert window.settings.layout == "1x2"
     qtbot.waitUntil(lambda: window.viewports[1].state.current is not None, timeout=10000)
     assert window.viewports[1].state.current.instance.location == row.hit.location
+
+
+def build_ready_index(qtbot, window):
+    open_radiograph(qtbot, window)
+    load_demo(qtbot, window)
+    similar = window.similar_panel
+    qtbot.waitUntil(lambda: similar.index_button.isEnabled(), timeout=20000)
+    if "ready" not in similar.status.text().lower():
+        similar.build_index()
+    qtbot.waitUntil(lambda: similar.search_button.isEnabled()
+                    and "ready" in similar.status.text().lower(), timeout=120000)
+    return similar
+
+
+def test_region_search_and_embedding_map(qtbot, window):
+    from PySide6.QtCore import QPointF
+
+    similar = build_ready_index(qtbot, window)
+    viewport = window.viewports[0]
+    window.set_tool("region")
+    # A rectangle over the middle of the image (view coordinates are millimetres).
+    right, bottom = viewport._rect
+    viewport._on_tool_drag(QPointF(right * 0.25, bottom * 0.25), QPointF(right * 0.75, bottom * 0.75),
+                           True)
+    qtbot.waitUntil(lambda: similar.result is not None and similar.result.region is not None,
+                    timeout=30000)
+    region = similar.result.region
+    columns = viewport.state.current.instance.columns
+    assert abs(region.width - columns // 2) <= 2 and len(similar.rows()) == 5
+    similar.show_map()
+    dialog = similar._map_dialog
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.map is not None, timeout=60000)
+    assert len(dialog.map.case_ids) == len(dialog.map.xy) > 10
+    assert dialog.map.query_xy is not None
+    other = int(dialog.map.case_ids[-1])
+    dialog.sig_open_case.emit(other)
+    assert window.current_case_id() == other

@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.similar_panel = SimilarCasesPanel(self)
         self.similar_panel.case_provider = self.current_case_id
         self.similar_panel.sig_open_case.connect(self.open_result_beside)
+        self.similar_panel.sig_open_case_id.connect(self.open_case)
         self.model_panel.sig_model_ready.connect(self.similar_panel.set_model)
         similar_dock = QDockWidget("Similar cases", self)
         similar_dock.setObjectName("similarDock")
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
             viewport = ViewportWidget(self.cache, self.grid_host)
             viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
             viewport.sig_plane_shown.connect(lambda index, v=viewport: self._on_plane_shown(v, index))
+            viewport.sig_region_selected.connect(self.search_region)
             viewport.hide_identifying = self.settings.hide_identifying_text
             viewport.show_corner_text = self.settings.show_corner_text
             self.viewports.append(viewport)
@@ -190,6 +192,8 @@ class MainWindow(QMainWindow):
         self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
         self._action(tools, "Measure length", lambda: self.set_tool("length"), "L")
         self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
+        self._action(tools, "Search similar cases in a region (drag)",
+                     lambda: self.set_tool("region"), "G")
         self._action(tools, "Clear measurements",
                      lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
         tools.addSeparator()
@@ -399,6 +403,35 @@ class MainWindow(QMainWindow):
         # The model sees the image as it opens (default window), not the reader's W/L.
         return render_frame(image, plane.frame), self.current_case_id(viewport), self.library_path
 
+    def search_region(self, x: int, y: int, width: int, height: int) -> None:
+        """Search similar cases with a rectangle of the image on screen."""
+        from medviewer.retrieval.search import Region
+
+        viewport = self.active
+        if viewport is None or viewport.state.current is None:
+            return
+        state = viewport.state
+        if state.rotation or state.flip_horizontal or state.flip_vertical:
+            self.statusBar().showMessage("Reset rotation and flips (Ctrl+R) to search a region", 6000)
+            return
+        self.similar_dock.raise_()
+        self.similar_panel.search_current(region=Region(x, y, width, height))
+
+    def open_case(self, case_id: int) -> None:
+        """Open a library case (e.g. clicked in the embedding map) in the active viewport."""
+        with Library(self.library_path) as library:
+            row = library.conn.execute(
+                "SELECT i.series_ref, i.id, c.frame FROM cases c JOIN instances i ON "
+                "i.id = c.instance_ref WHERE c.id = ?", (case_id,)).fetchone()
+        if row is None:
+            return
+        series_id, instance_id, frame = row
+        self.open_series(series_id)
+        for index, plane in enumerate(self.active.state.planes):
+            if plane.instance.id == instance_id and plane.frame == frame:
+                self.active.state.set_index(index)
+                break
+
     def open_result_beside(self, hit) -> None:
         """Show a retrieved case beside the query, with linked window/level and zoom."""
         with Library(self.library_path) as library:
@@ -547,7 +580,8 @@ class MainWindow(QMainWindow):
         """Choose the left-drag tool for every viewport."""
         for viewport in self.viewports:
             viewport.set_tool(tool)
-        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI"}
+        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI",
+                 "region": "Region search (drag a rectangle)"}
         self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
 
     def toggle_cine(self) -> None:

@@ -92,6 +92,7 @@ class SimilarCasesPanel(QWidget):
     """
 
     sig_open_case = Signal(object)
+    sig_open_case_id = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,9 +131,20 @@ class SimilarCasesPanel(QWidget):
         self.same_patient = QCheckBox("Exclude the query's patient", self)
         self.same_patient.setChecked(True)
         layout.addWidget(self.same_patient)
+        buttons = QHBoxLayout()
         self.search_button = QPushButton("Find similar cases", self)
         self.search_button.setEnabled(False)
-        layout.addWidget(self.search_button)
+        buttons.addWidget(self.search_button, 2)
+        self.map_button = QPushButton("Map\u2026", self)
+        self.map_button.setToolTip("The library's cases in 2-D (PCA, t-SNE, UMAP)")
+        self.map_button.setEnabled(False)
+        buttons.addWidget(self.map_button, 1)
+        layout.addLayout(buttons)
+        self.region_hint = QLabel("Tip: press G and drag a rectangle on the image to search "
+                                  "with that region only.", self)
+        self.region_hint.setWordWrap(True)
+        self.region_hint.setObjectName("panelMessage")
+        layout.addWidget(self.region_hint)
         self.vote = QLabel("", self)
         self.vote.setObjectName("voteLabel")
         self.vote.setWordWrap(True)
@@ -151,7 +163,8 @@ class SimilarCasesPanel(QWidget):
         self._indexer.sig_failed.connect(lambda m, d: self.status.setText(m))
         self._search.sig_failed.connect(lambda m, d: self.vote.setText(m))
         self.index_button.clicked.connect(self.build_index)
-        self.search_button.clicked.connect(self.search_current)
+        self.search_button.clicked.connect(lambda: self.search_current())
+        self.map_button.clicked.connect(self.show_map)
 
     # -- setup ----------------------------------------------------------------------------
     def set_library(self, path: str | None) -> None:
@@ -207,6 +220,7 @@ class SimilarCasesPanel(QWidget):
                                   "Update index" if status.state == "stale" else "Build index")
         self.index_button.setEnabled(True)
         self.search_button.setEnabled(ready or status.state == "stale")
+        self.map_button.setEnabled(ready or status.state == "stale")
 
     def build_index(self) -> None:
         """Build or update the index in the background (progress, cancel by rebuilding)."""
@@ -245,19 +259,13 @@ class SimilarCasesPanel(QWidget):
 
     def search_case(self, case_id: int, region=None) -> None:
         """Search the library with one case."""
-        from medviewer.services.retrieval import open_searcher
-        from medviewer.store import Library
-
-        path, runner, k = self.library_path, self.runner, self.k.value()
+        k = self.k.value()
         farthest = k if self.farthest.isChecked() else 0
         filters = self.current_filter()
         panel = self
 
         def work(state):
-            if panel.searcher is None:
-                with Library(path) as library:
-                    panel.searcher = open_searcher(library, runner, allow_stale=True)
-            result = panel.searcher.search_case(case_id, k=k, farthest=farthest, filters=filters,
+            result = panel._ensure_searcher().search_case(case_id, k=k, farthest=farthest, filters=filters,
                                                 region=region, state=state)
             thumbs = {(h.location, h.frame): _hit_thumbnail(h.location, h.frame)
                       for h in result.nearest + result.farthest}
@@ -291,6 +299,30 @@ class SimilarCasesPanel(QWidget):
                 row.sig_mark.connect(self._mark)
                 self.results_layout.insertWidget(position, row)
                 position += 1
+
+    def _ensure_searcher(self):
+        from medviewer.services.retrieval import open_searcher
+        from medviewer.store import Library
+
+        if self.searcher is None:
+            with Library(self.library_path) as library:
+                self.searcher = open_searcher(library, self.runner, allow_stale=True)
+        return self.searcher
+
+    def show_map(self) -> None:
+        """Open the embedding map with the current case marked."""
+        from medviewer.qt.embedding_map import EmbeddingMapDialog
+
+        case_id = self.case_provider() if self.case_provider else None
+        panel = self
+
+        def compute(method, state):
+            return panel._ensure_searcher().embedding_map(method, query_case=case_id, state=state)
+
+        dialog = EmbeddingMapDialog(compute, self)
+        dialog.sig_open_case.connect(self.sig_open_case_id)
+        dialog.show()
+        self._map_dialog = dialog
 
     def _mark(self, hit, relevant: bool) -> None:
         from medviewer.services.retrieval import mark_relevance

@@ -44,6 +44,7 @@ class ViewportWidget(QWidget):
 
     sig_activated = Signal()
     sig_plane_shown = Signal(int)
+    sig_region_selected = Signal(int, int, int, int)
 
     def __init__(self, cache: ImageCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -288,6 +289,9 @@ class ViewportWidget(QWidget):
     def _on_tool_drag(self, start, now, finished: bool) -> None:
         if self._frame is None:
             return
+        if self.box.tool == "region":
+            self._region_drag(start, now, finished)
+            return
         if self._drawing is None:
             if self.box.tool == "length":
                 roi = pg.LineSegmentROI([start, now], pen=MEASURE_PEN)
@@ -309,6 +313,27 @@ class ViewportWidget(QWidget):
         if finished:
             self._measurements.setdefault(self.state.index, []).append(self._drawing)
             self._drawing = None
+
+    def _region_drag(self, start, now, finished: bool) -> None:
+        """Draw the search rectangle; on release report it in image pixels."""
+        x0, y0 = min(start.x(), now.x()), min(start.y(), now.y())
+        w, h = abs(now.x() - start.x()), abs(now.y() - start.y())
+        if getattr(self, "_region_roi", None) is None:
+            self._region_roi = pg.RectROI((x0, y0), (max(w, 1e-3), max(h, 1e-3)),
+                                          pen=pg.mkPen((47, 155, 224), width=2), movable=False)
+            self.box.addItem(self._region_roi)
+        self._region_roi.setPos((x0, y0), update=False)
+        self._region_roi.setSize((max(w, 1e-3), max(h, 1e-3)))
+        if finished:
+            row_mm, col_mm = self._spacing or (1.0, 1.0)
+            self.sig_region_selected.emit(int(x0 / col_mm), int(y0 / row_mm),
+                                          max(1, int(w / col_mm)), max(1, int(h / row_mm)))
+
+    def clear_region(self) -> None:
+        """Remove the search rectangle."""
+        if getattr(self, "_region_roi", None) is not None:
+            self.box.removeItem(self._region_roi)
+            self._region_roi = None
 
     def measure_text(self, roi) -> str:
         """Return the label of a measurement: length, or area with mean and SD."""
@@ -352,6 +377,7 @@ class ViewportWidget(QWidget):
                     part.setVisible(plane == index)
 
     def _clear_measurements(self) -> None:
+        self.clear_region()
         for items in self._measurements.values():
             for item in items:
                 for part in item:
