@@ -17,6 +17,7 @@ from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.similar_panel import SimilarCasesPanel
+from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
@@ -213,6 +214,8 @@ class MainWindow(QMainWindow):
                                           checkable=True)
         self.corner_action.setChecked(self.settings.show_corner_text)
         self._action(view, "Full screen", self.toggle_full_screen, "F11")
+
+        self.study_menu = ReaderStudyMenu(self)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard and mouse\u2026", self.show_shortcuts, ["F1", "?"])
