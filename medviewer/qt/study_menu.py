@@ -56,6 +56,8 @@ class StudyResultsDialog(QDialog):
         self.html = html
         layout = QVBoxLayout(self)
         self.browser = QTextBrowser(self)
+        # The report is a paper-like document with its own dark-on-light styling.
+        self.browser.setStyleSheet("QTextBrowser { background: #fbfbfb; color: #1b1d21; }")
         self.browser.setHtml(html)
         layout.addWidget(self.browser, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
