@@ -100,6 +100,12 @@ def test_index_search_and_relevance(qtbot, window):
     with Library(window.library_path) as library:
         marks = [tuple(r) for r in library.conn.execute("SELECT relevant FROM relevance_marks")]
     assert marks == [(1,)]
+    # The result becomes a teaching case with its neighbours as exemplars.
+    from medviewer.services.teaching import collection_items
+    assert similar.add_to_teaching("Similar cardiac silhouettes") == 5 + 5  # exemplars
+    with Library(window.library_path) as library:
+        items = collection_items(library, "Similar cardiac silhouettes")
+    assert len(items) == 1 + 5 + 5  # the query as the teaching case, and its exemplars
     # Opening a result shows it beside the query with the same window.
     row.sig_open.emit(row.hit)
     assert window.settings.layout == "1x2"

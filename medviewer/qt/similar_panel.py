@@ -145,6 +145,12 @@ class SimilarCasesPanel(QWidget):
         self.region_hint.setWordWrap(True)
         self.region_hint.setObjectName("panelMessage")
         layout.addWidget(self.region_hint)
+        self.teach_button = QPushButton("Add to a teaching collection\u2026", self)
+        self.teach_button.setToolTip("The query as a teaching case, its results as similar and "
+                                     "dissimilar exemplars")
+        self.teach_button.setEnabled(False)
+        self.teach_button.clicked.connect(self.add_to_teaching)
+        layout.addWidget(self.teach_button)
         self.vote = QLabel("", self)
         self.vote.setObjectName("voteLabel")
         self.vote.setWordWrap(True)
@@ -277,6 +283,7 @@ class SimilarCasesPanel(QWidget):
     def _on_results(self, payload) -> None:
         result, thumbs = payload
         self.result = result
+        self.teach_button.setEnabled(result.query_case is not None)
         while self.results_layout.count() > 1:
             item = self.results_layout.takeAt(0)
             if item.widget():
@@ -323,6 +330,35 @@ class SimilarCasesPanel(QWidget):
         dialog.sig_open_case.connect(self.sig_open_case_id)
         dialog.show()
         self._map_dialog = dialog
+
+    def add_to_teaching(self, collection: str | None = None) -> int:
+        """Add the last result to a teaching collection (asked for, created if new).
+
+        Returns the number of exemplars added (the query itself is added as the case).
+        """
+        from PySide6.QtWidgets import QInputDialog
+
+        from medviewer.services.teaching import (add_retrieval_result, create_collection,
+                                                 list_collections)
+        from medviewer.store import Library
+
+        if self.result is None or self.result.query_case is None or not self.library_path:
+            return 0
+        with Library(self.library_path) as library:
+            names = [c.name for c in list_collections(library)]
+            if collection is None:
+                collection, ok = QInputDialog.getItem(self, "Teaching collection",
+                                                      "Collection (type a new name to create one):",
+                                                      names or ["Teaching cases"], 0, True)
+                if not ok or not collection.strip():
+                    return 0
+            collection = collection.strip()
+            if collection not in names:
+                create_collection(library, collection)
+            items = add_retrieval_result(library, collection, self.result)
+        self.vote.setText(self.vote.text() + f"<br>Added to teaching collection "
+                          f"\u201c{collection}\u201d with {len(items)} exemplars.")
+        return len(items)
 
     def _mark(self, hit, relevant: bool) -> None:
         from medviewer.services.retrieval import mark_relevance
