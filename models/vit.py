@@ -15,6 +15,7 @@ magnitude of timm's learned embedding (std 0.02); the scale is absorbed by
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -207,16 +208,59 @@ def _create_timm_vit(arch: ArchConfig, pretrained: bool) -> nn.Module:
     if not pretrained:
         return timm.create_model(arch.model, pretrained=False, **common, **overrides)
     try:
+        with _hub_offline():  # the local cache first: no network, no retries
+            return timm.create_model(arch.model, pretrained=True, **common, **overrides)
+    except Exception:  # not cached: try the network below
+        pass
+    if not _hub_reachable():
+        raise PretrainedUnavailableError(
+            f"pretrained weights for {arch.model} are unavailable (huggingface.co cannot be "
+            "reached and they are not in the local Hugging Face cache)",
+            hint=_PRETRAINED_HINT,
+        )
+    try:
         return timm.create_model(arch.model, pretrained=True, **common, **overrides)
     except Exception as exc:  # hub/network errors come in many types
-        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        if "LocalEntryNotFound" in type(exc).__name__ or "OfflineMode" in type(exc).__name__:
-            why = "the Hugging Face Hub cannot be reached and they are not in the local cache"
+        why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise PretrainedUnavailableError(
-            f"pretrained weights for {arch.model} are unavailable ({why or type(exc).__name__})",
-            hint="train from scratch (omit --pretrained, or add --allow-scratch), or put the "
-            "weights in the Hugging Face cache (HF_HOME) from a machine with network access",
+            f"pretrained weights for {arch.model} are unavailable ({why})", hint=_PRETRAINED_HINT
         ) from exc
+
+
+_PRETRAINED_HINT = (
+    "train from scratch (omit --pretrained, or add --allow-scratch), or put the weights in the "
+    "Hugging Face cache (HF_HOME) from a machine with network access"
+)
+
+
+@contextmanager
+def _hub_offline():
+    """Make huggingface_hub use its cache only, for the duration of the block."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Return whether huggingface.co accepts a connection (so a download can be tried)."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def build_model(arch: ArchConfig, pretrained: bool = False) -> ViTClassifier:

@@ -1,4 +1,4 @@
-"""The app's gradient-free saliency (occlusion through ONNX Runtime) against torch Grad-CAM on the same weights.
+"""The app's gradient-free saliency (occlusion, ONNX Runtime) against torch Grad-CAM on the same weights.
 
 A tiny ViT (models/ code, depth 2, patch 8, 48 px) learns two findings drawn
 at random places: a bright square and a dark ring.  It is exported with

@@ -114,3 +114,8 @@ def test_monochrome1_is_inverted_before_classification(tmp_path):
     ds.save_as(path)
     inverted = load_display_image(path).astype(int)
     np.testing.assert_array_equal(inverted, 255 - normal)
+
+
+def test_unknown_provider_is_a_clear_error(cli, bundle, capsys):
+    assert cli(["model", "check", str(bundle), "--provider", "tpu"]) == 2
+    assert "unknown execution provider 'tpu'" in capsys.readouterr().err

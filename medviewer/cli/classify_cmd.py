@@ -12,7 +12,8 @@ from medviewer.cli.output import emit
 def register(subparsers) -> None:
     """Add the ``classify`` subcommand."""
     parser = subparsers.add_parser("classify", help="classify images with a model bundle")
-    parser.add_argument("bundle", metavar="BUNDLE", help="bundle folder (model.onnx + metadata.json)")
+    parser.add_argument("bundle", metavar="BUNDLE",
+                        help="bundle folder (model.onnx + metadata.json)")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="DICOM/PNG/JPEG files or folders")
     parser.add_argument("--provider", default="auto",
                         help="auto (default), cpu, cuda, tensorrt, coreml or directml")

@@ -1,4 +1,4 @@
-"""``medviewer explain`` and ``medviewer explain-check``: attention and saliency maps, and their trust checks.
+"""``medviewer explain`` and ``medviewer explain-check``: saliency maps and their trust checks.
 
 ``explain`` writes one map: ``--out FILE.npy`` holds the map at the image's
 pixel size (float32, values in [0, 1]); ``--out FILE.png`` is the image with
@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_explain)
 
     c = subparsers.add_parser(
-        "explain-check", help="sanity checks of saliency maps: randomised weights, deletion/insertion, lesions",
+        "explain-check",
+        help="sanity checks of saliency maps: randomised weights, deletion/insertion, lesions",
         description="Model-randomisation check (Adebayo et al. 2018: maps of the trained model vs a copy "
                     "with random weights; Spearman and SSIM near 0 = the map depends on the learned "
                     "weights), deletion/insertion areas on IMAGEs, and with --dataset the share of each "
@@ -131,7 +132,8 @@ def run_explain(args) -> int:
     if args.faithfulness:
         curves = explainer.faithfulness(image, explanation)
         payload["faithfulness"] = curves.to_dict()
-        lines.append(f"deletion AUC {curves.deletion_auc:.3f} (random order {curves.random_deletion_auc:.3f}), "
+        lines.append(f"deletion AUC {curves.deletion_auc:.3f} "
+                     f"(random order {curves.random_deletion_auc:.3f}), "
                      f"insertion AUC {curves.insertion_auc:.3f} (random order "
                      f"{curves.random_insertion_auc:.3f})")
     lines.append("Maps show model behaviour, not lesion localisation.")

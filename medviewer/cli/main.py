@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "medviewer.cli.index_cmd",
     "medviewer.cli.search_cmd",
     "medviewer.cli.eval_cmd",
+    "medviewer.cli.explain_cmd",
     "medviewer.cli.study_cmd",
     "medviewer.cli.deid_cmd",
     "medviewer.cli.teach_cmd",

@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("model", help="check a model bundle or show its card")
     actions = parser.add_subparsers(dest="model_action", metavar="ACTION", required=True)
     check = actions.add_parser("check", help="validate a bundle and run it once")
-    check.add_argument("bundle", metavar="BUNDLE", help="bundle folder (model.onnx + metadata.json)")
+    check.add_argument("bundle", metavar="BUNDLE",
+                       help="bundle folder (model.onnx + metadata.json)")
     check.add_argument("--provider", default="auto",
                        help="auto (default), cpu, cuda, tensorrt, coreml or directml")
     check.add_argument("--variant", choices=["fp32", "fp16", "int8"], default="fp32")

@@ -20,7 +20,13 @@ from medviewer.explain.attention import FUSIONS, attention_rollout, fuse_heads, 
 from medviewer.explain.compare import pearson, spearman, ssim
 from medviewer.explain.explainer import Explainer, ModelOutputs, image_key
 from medviewer.explain.faithfulness import FaithfulnessCurves, deletion_insertion
-from medviewer.explain.geometry import InputGeometry, grid_to_image, image_to_grid, input_geometry, seen_mask
+from medviewer.explain.geometry import (
+    InputGeometry,
+    grid_to_image,
+    image_to_grid,
+    input_geometry,
+    seen_mask,
+)
 from medviewer.explain.lesion import MaskShare, mask_share, mass_share
 from medviewer.explain.maps import (
     FILLS,

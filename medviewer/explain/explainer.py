@@ -1,9 +1,9 @@
 """Compute any map of an image from a model bundle, through ONNX Runtime (no torch).
 
-:class:`Explainer` wraps a :class:`~medviewer.inference.ModelRunner`.  One model
-run per image gives the logits, tokens and every block's attention; they are
-cached (a few images, keyed by the pixels), so switching between rollout
-fusions, blocks and heads costs no new run.  Occlusion and the faithfulness
+:class:`Explainer` wraps a :class:`~medviewer.inference.ModelRunner`.  A model run
+asks only for the outputs the map needs (logits and the attention of every
+block for rollout) and is cached (a few images, keyed by the pixels), so
+switching between rollout fusions, blocks and heads costs no new run.  Occlusion and the faithfulness
 curves run batches of modified inputs.  Methods block: the GUI calls them on
 a worker thread; an Explainer may be shared by several workers.
 """
@@ -97,27 +97,38 @@ class Explainer:
         self._lock = threading.Lock()
 
     # -- model runs ----------------------------------------------------------------------------
-    def _logical_outputs(self) -> tuple[str, ...]:
-        names = ["logits"]
-        outputs = self.bundle.outputs
-        names += [key for key in ("embedding", "tokens", "attention") if outputs.get(key)]
-        return tuple(names)
+    def outputs(self, image: np.ndarray, need: tuple[str, ...] = ("attention", "tokens", "embedding")
+                ) -> ModelOutputs:
+        """Return the model's outputs for a display image (cached by its pixels).
 
-    def outputs(self, image: np.ndarray) -> ModelOutputs:
-        """Return the model's outputs for a display image (cached by its pixels)."""
+        Parameters
+        ----------
+        image : np.ndarray
+            The display image.
+        need : tuple of str
+            Outputs wanted besides the logits; only those the bundle exports
+            are asked for.  Asking ONNX Runtime for fewer outputs copies less
+            (rollout asks for attention only), and a cached entry is completed
+            by one more run when a later map needs an output it lacks.
+        """
         key = image_key(image)
+        exported = {k for k in ("embedding", "tokens", "attention") if self.bundle.outputs.get(k)}
+        wanted = [k for k in need if k in exported]
         with self._lock:
-            if key in self._cache:
+            cached = self._cache.get(key)
+            if cached is not None:
                 self._cache.move_to_end(key)
-                return self._cache[key]
-        tensor = preprocess_image(image, self.bundle.preprocess)
-        result = self.runner.run_tensor(tensor[None], self._logical_outputs())
+                if all(getattr(cached, k) is not None for k in wanted):
+                    return cached
+        tensor = cached.tensor if cached is not None else preprocess_image(image, self.bundle.preprocess)
+        result = self.runner.run_tensor(tensor[None], ("logits", *wanted))
+        previous = {k: getattr(cached, k) for k in ("attention", "tokens", "embedding")} if cached else {}
         got = ModelOutputs(
             tensor=tensor,
             logits=result["logits"][0],
-            attention=result["attention"][0] if "attention" in result else None,
-            tokens=result["tokens"][0] if "tokens" in result else None,
-            embedding=result["embedding"][0] if "embedding" in result else None,
+            attention=result["attention"][0] if "attention" in result else previous.get("attention"),
+            tokens=result["tokens"][0] if "tokens" in result else previous.get("tokens"),
+            embedding=result["embedding"][0] if "embedding" in result else previous.get("embedding"),
             geometry=input_geometry(np.shape(image), self.bundle.preprocess, self.grid),
         )
         with self._lock:
@@ -125,6 +136,11 @@ class Explainer:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return got
+
+    def clear_cache(self) -> None:
+        """Forget the cached model outputs (e.g. to time a model run)."""
+        with self._lock:
+            self._cache.clear()
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Return the logits of a preprocessed (B, C, S, S) batch."""
@@ -172,7 +188,7 @@ class Explainer:
         state = ensure_state(state)
         request = request or ExplainRequest()
         t0 = time.perf_counter()
-        out = self.outputs(image)
+        out = self.outputs(image, ("attention",) if request.method in ("rollout", "attention") else ())
         # Attention maps are stretched to their own range (their floor is far above 0, and
         # the legend says so); occlusion keeps 0 = "hiding this changes nothing".
         label, score, mode = None, None, "minmax"
@@ -209,7 +225,7 @@ class Explainer:
         """Return paired "why similar" maps: each patch's best cosine match in the other image."""
         state = ensure_state(state)
         t0 = time.perf_counter()
-        q, o = self.outputs(query), self.outputs(other)
+        q, o = self.outputs(query, ("tokens", "embedding")), self.outputs(other, ("tokens", "embedding"))
         if q.tokens is None or o.tokens is None:
             raise InferenceError("the model exports no patch tokens, so it cannot show why cases are similar",
                                  path=self.bundle.path, hint="re-export it with `python -m models.export`")
@@ -253,7 +269,7 @@ class Explainer:
                      steps: int = 32, random_orders: int = 3,
                      state: TaskState | None = None) -> FaithfulnessCurves:
         """Return deletion/insertion curves of a map for a label (default: its own, else the top one)."""
-        out = self.outputs(image)
+        out = self.outputs(image, ())
         index = self.label_index(label or explanation.label, out.logits)
         return deletion_insertion(out.tensor, explanation.raw, self.score_fn(index), steps=steps,
                                   random_orders=random_orders, state=state)

@@ -80,7 +80,8 @@ class ExplainRequest:
             head = "mean of heads" if self.head is None else f"head {self.head}"
             return f"{title} (block {block}, {head})"
         if self.method == "occlusion":
-            return f"{title}: {self.label or 'top label'} ({self.window}x{self.window} patches, {self.fill} fill)"
+            size = f"{self.window}x{self.window} patches"
+            return f"{title}: {self.label or 'top label'} ({size}, {self.fill} fill)"
         return title
 
 

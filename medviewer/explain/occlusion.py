@@ -33,8 +33,9 @@ from medviewer.tasks import TaskState, ensure_state
 LogitsFn = Callable[[np.ndarray], np.ndarray]
 
 
-def occlusion_windows(grid: tuple[int, int], window: int = 2, stride: int = 1) -> list[tuple[int, int, int, int]]:
-    """Return the (row0, row1, col0, col1) patch ranges of every occlusion window, clipped to the grid."""
+def occlusion_windows(grid: tuple[int, int], window: int = 2,
+                      stride: int = 1) -> list[tuple[int, int, int, int]]:
+    """Return the (row0, row1, col0, col1) patch ranges of every window, clipped to the grid."""
     if window < 1 or stride < 1:
         raise ValueError("window and stride must be at least 1")
     rows, cols = grid

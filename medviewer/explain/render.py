@@ -50,7 +50,8 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr[..., :3])
 
 
-def overlay_alpha(values: np.ndarray, opacity: float, threshold: float = 0.0, fade: float = FADE) -> np.ndarray:
+def overlay_alpha(values: np.ndarray, opacity: float, threshold: float = 0.0,
+                  fade: float = FADE) -> np.ndarray:
     """Return the overlay's opacity per value: 0 below ``threshold``, ramping up over ``fade``."""
     values = np.asarray(values, dtype=np.float64)
     ramp = np.clip(values / fade, 0.0, 1.0) if fade > 0 else np.ones_like(values)
@@ -83,7 +84,7 @@ def blend(image: np.ndarray, image_map: np.ndarray, *, opacity: float = 0.5,
 
 def colour_bar(height: int, *, title: str = "", threshold: float = 0.0, opacity: float = 1.0,
                width: int | None = None) -> np.ndarray:
-    """Return a legend panel (height, width, 3) uint8: the colour bar as blended over mid grey, ticks, title."""
+    """Return a legend panel (height, width, 3) uint8: colour bar (as blended over grey), ticks, title."""
     from PIL import Image, ImageDraw, ImageFont
 
     font_size = max(10, min(18, height // 28))
@@ -130,7 +131,8 @@ def outline_seen(pixels: np.ndarray, seen: np.ndarray, colour=(201, 162, 39), da
 
 
 def compose(image: np.ndarray, image_map: np.ndarray, *, opacity: float = 0.5, threshold: float = 0.0,
-            title: str = "", note: str = NOTE, legend: bool = True, seen: np.ndarray | None = None) -> np.ndarray:
+            title: str = "", note: str = NOTE, legend: bool = True,
+            seen: np.ndarray | None = None) -> np.ndarray:
     """Return the blended image with a colour bar on the right and the note below, as RGB uint8.
 
     ``seen`` (the pixels inside the model's centre crop) adds a dashed outline

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medviewer.inference.bundle import METADATA_FILE, Bundle, sha256_file
 from medviewer.errors import MedViewerError
+from medviewer.inference.bundle import METADATA_FILE, Bundle, sha256_file
 
 SCOPES = ("all", "head")
 
@@ -51,7 +51,7 @@ def randomise_onnx(source: str | Path, target: str | Path, *, scope: str = "all"
         from onnx import numpy_helper
     except ImportError as exc:
         raise MedViewerError("the randomisation check needs the 'onnx' package",
-                             hint="install MedViewer's training extra: pip install 'medviewer[train]'") from exc
+                             hint="install the training extra: pip install 'medviewer[train]'") from exc
     model = onnx.load(str(source))
     consumers: dict[str, list[str]] = {}
     for node in model.graph.node:

@@ -39,7 +39,8 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
-def patch_matches(query_tokens: np.ndarray, other_tokens: np.ndarray, num_prefix_tokens: int = 1) -> PatchMatches:
+def patch_matches(query_tokens: np.ndarray, other_tokens: np.ndarray,
+                  num_prefix_tokens: int = 1) -> PatchMatches:
     """Return each patch's best cosine match in the other image, both ways.
 
     Parameters
@@ -51,5 +52,6 @@ def patch_matches(query_tokens: np.ndarray, other_tokens: np.ndarray, num_prefix
     """
     q = _unit(query_tokens[num_prefix_tokens:])
     o = _unit(other_tokens[num_prefix_tokens:])
-    cos = q @ o.T
+    # einsum, not BLAS: BLAS threads keep spinning after a call and slow the next model run.
+    cos = np.einsum("id,jd->ij", q, o)
     return PatchMatches(cos.max(axis=1), cos.max(axis=0), cos.argmax(axis=1), cos.argmax(axis=0))

@@ -146,9 +146,11 @@ class Bundle:
         info = self.variants.get(variant)
         if not info or "file" not in info or "sha256" not in info:
             raise BundleMetadataError(
-                f"the bundle has no '{variant}' variant (it has: {', '.join(self.variants) or 'none'})",
+                f"the bundle has no '{variant}' variant "
+                f"(it has: {', '.join(self.variants) or 'none'})",
                 path=self.path,
-                hint="run it without a variant, or export one with `python -m models.export --int8`",
+                hint="run it without a variant, or export one with "
+                "`python -m models.export --int8`",
             )
         path = self.path / info["file"]
         _verify_checksum(path, info["sha256"], self.path)
@@ -197,7 +199,8 @@ def load_bundle(path: str | Path, *, verify_graph: bool = True) -> Bundle:
     version = meta["format_version"]
     if version > FORMAT_VERSION:
         raise BundleMetadataError(
-            f"bundle format version {version} is newer than this MedViewer reads ({FORMAT_VERSION})",
+            f"bundle format version {version} is newer than this MedViewer reads "
+            f"({FORMAT_VERSION})",
             path=folder,
             hint="update MedViewer",
         )
@@ -239,7 +242,9 @@ def _bundle_folder(path: Path) -> Path:
         )
     if METADATA_FILE in missing:
         raise BundleMetadataError(
-            f"{METADATA_FILE} is missing", path=path, hint="copy the whole bundle folder, or " + _REEXPORT
+            f"{METADATA_FILE} is missing",
+            path=path,
+            hint="copy the whole bundle folder, or " + _REEXPORT,
         )
     return path
 
@@ -328,7 +333,9 @@ def graph_problems(meta: dict[str, Any], session: Any) -> list[str]:
             problems.append(f"input has rank {len(shape)}, expected 4 (N, C, H, W)")
         else:
             if isinstance(shape[0], int):
-                problems.append(f"batch dimension is fixed to {shape[0]}; export with a dynamic batch")
+                problems.append(
+                    f"batch dimension is fixed to {shape[0]}; export with a dynamic batch"
+                )
             for axis, (got, want) in enumerate(zip(shape[1:], expected[1:]), start=1):
                 if isinstance(got, int) and got != want:
                     problems.append(f"input axis {axis} is {got}, metadata implies {want}")

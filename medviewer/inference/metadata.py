@@ -94,7 +94,8 @@ def metadata_problems(meta: Any) -> list[str]:
     ]
     for name in files:
         # Model files live inside the bundle folder: no paths, so a bundle cannot point elsewhere.
-        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        plain = isinstance(name, str) and name not in ("", ".", "..")
+        if not plain or "/" in name or "\\" in name:
             problems.append(f"model file {name!r} must be a plain file name inside the bundle")
     sha = meta["model_sha256"]
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
@@ -130,7 +131,8 @@ def _output_problems(meta: dict) -> list[str]:
         problems.append("outputs.attention must be a list of output names")
     elif attention and arch.get("depth") not in (None, len(attention)):
         problems.append(
-            f"architecture.depth is {arch.get('depth')} but {len(attention)} attention outputs are listed"
+            f"architecture.depth is {arch.get('depth')} but {len(attention)} attention "
+            "outputs are listed"
         )
     names = [outputs.get("logits"), outputs.get("embedding"), outputs.get("tokens"), *attention]
     names = [n for n in names if n is not None]

@@ -97,7 +97,9 @@ class PreprocessConfig:
         if any(not np.isfinite(s) or s <= 0 for s in self.std):
             found.append("std values must be positive")
         if self.window_policy not in WINDOW_POLICIES:
-            found.append(f"window_policy must be one of {WINDOW_POLICIES}, not {self.window_policy!r}")
+            found.append(
+                f"window_policy must be one of {WINDOW_POLICIES}, not {self.window_policy!r}"
+            )
         if self.interpolation not in INTERPOLATIONS:
             found.append(f"interpolation must be one of {tuple(INTERPOLATIONS)}")
         return found
@@ -113,7 +115,9 @@ class PreprocessConfig:
         ValueError
             A value is invalid.
         """
-        known = {"input_size", "resize", "channels", "mean", "std", "window_policy", "interpolation"}
+        known = {
+            "input_size", "resize", "channels", "mean", "std", "window_policy", "interpolation",
+        }
         return cls(
             input_size=int(block["input_size"]),
             resize=int(block["resize"]),
@@ -194,7 +198,9 @@ def to_unit_range(
     if value_range is not None:
         low, high = float(value_range[0]), float(value_range[1])
         if not high > low:
-            raise PreprocessError(f"value_range must be (low, high) with high > low, not {value_range}")
+            raise PreprocessError(
+                f"value_range must be (low, high) with high > low, not {value_range}"
+            )
     elif arr.dtype == np.uint8:
         low, high = 0.0, 255.0
     elif np.issubdtype(arr.dtype, np.unsignedinteger):
@@ -218,7 +224,9 @@ def _float_display_max(arr: np.ndarray) -> float:
     return 1.0 if top <= 1.0 + 1e-6 else 255.0
 
 
-def resize_shorter_side(image: np.ndarray, size: int, interpolation: str = "bilinear") -> np.ndarray:
+def resize_shorter_side(
+    image: np.ndarray, size: int, interpolation: str = "bilinear"
+) -> np.ndarray:
     """Resize a 2-D float32 image so its shorter side is ``size``, keeping the aspect ratio.
 
     The longer side becomes ``round(long * size / short)``.  Pillow's ``F``

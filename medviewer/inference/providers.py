@@ -125,7 +125,8 @@ def resolve_preference(preference: str | list[str] | tuple[str, ...] | None) -> 
             name = SHORT_NAMES.get(item.lower(), item)
             if name not in DISPLAY:
                 raise ValueError(
-                    f"unknown execution provider {item!r}; use auto or one of {sorted(set(SHORT_NAMES))}"
+                    f"unknown execution provider {item!r}; "
+                    f"use auto or one of {sorted(set(SHORT_NAMES))}"
                 )
             names.append(name)
     names = list(dict.fromkeys(names))
@@ -164,7 +165,9 @@ def plan_providers(
     return chosen, report
 
 
-def finish_report(report: ProviderReport, attempted: list[str], active: list[str]) -> ProviderReport:
+def finish_report(
+    report: ProviderReport, attempted: list[str], active: list[str]
+) -> ProviderReport:
     """Record the session's real providers and explain any attempted one it dropped.
 
     ONNX Runtime drops a provider it cannot start (and only logs it); this is

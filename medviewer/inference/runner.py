@@ -140,17 +140,22 @@ class ModelRunner:
             return {k: self._empty(k) for k in outputs}
         return {k: np.concatenate(v, axis=0) for k, v in chunks.items()}
 
-    def run_tensor(self, batch: np.ndarray, outputs: Sequence[str] = ("logits",)) -> dict[str, np.ndarray]:
+    def run_tensor(
+        self, batch: np.ndarray, outputs: Sequence[str] = ("logits",)
+    ) -> dict[str, np.ndarray]:
         """Run an already preprocessed (N, C, H, W) float32 batch; return logical outputs."""
         names = self._onnx_names(outputs)
         result = self._run_tensor(np.ascontiguousarray(batch, dtype=np.float32),
                                   [n for g in names.values() for n in g])
         return {
-            key: np.stack([result[n] for n in group], axis=1) if key == "attention" else result[group[0]]
+            key: (np.stack([result[n] for n in group], axis=1) if key == "attention"
+                  else result[group[0]])
             for key, group in names.items()
         }
 
-    def classify(self, images: Sequence[np.ndarray], state: TaskState | None = None) -> list[dict[str, float]]:
+    def classify(
+        self, images: Sequence[np.ndarray], state: TaskState | None = None
+    ) -> list[dict[str, float]]:
         """Return, per image, each label's probability (or regression value).
 
         Multi-label models give independent sigmoid probabilities; multi-class
@@ -211,7 +216,9 @@ class ModelRunner:
             try:
                 tensors.append(preprocess_image(images[index], config))
             except PreprocessError as exc:
-                raise PreprocessError(f"image {index}: {exc.message}", path=exc.path, hint=exc.hint) from exc
+                raise PreprocessError(
+                    f"image {index}: {exc.message}", path=exc.path, hint=exc.hint
+                ) from exc
         return np.stack(tensors).astype(np.float32, copy=False)
 
     def _run_tensor(self, batch: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:

@@ -108,11 +108,17 @@ def create_session(
     NotOnnxError
         The file cannot be parsed.
     ProviderUnavailableError
-        ``strict`` is set and the preferred provider is unusable.
+        The preference names no known provider, or ``strict`` is set and the
+        preferred provider is unusable.
     """
     import onnxruntime as ort
 
-    providers, report = plan_providers(preference)
+    try:
+        providers, report = plan_providers(preference)
+    except ValueError as exc:
+        raise ProviderUnavailableError(
+            str(exc), hint="use auto, cpu, cuda, tensorrt, coreml or directml"
+        ) from exc
     attempted = [p if isinstance(p, str) else p[0] for p in providers]
     try:
         session = ort.InferenceSession(

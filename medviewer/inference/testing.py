@@ -77,7 +77,9 @@ def write_toy_bundle(
         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", k]),
         helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", d]),
         helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["batch", tokens_n, d]),
-        helper.make_tensor_value_info("attn_0", TensorProto.FLOAT, ["batch", num_heads, tokens_n, tokens_n]),
+        helper.make_tensor_value_info(
+            "attn_0", TensorProto.FLOAT, ["batch", num_heads, tokens_n, tokens_n]
+        ),
     ]
     for i in range(1, depth):
         nodes.append(helper.make_node("Identity", ["attn_0"], [f"attn_{i}"]))
@@ -85,10 +87,14 @@ def write_toy_bundle(
             f"attn_{i}", TensorProto.FLOAT, ["batch", num_heads, tokens_n, tokens_n]))
     graph = helper.make_graph(
         nodes, "toy_vit_interface",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, input_size, input_size])],
+        [helper.make_tensor_value_info(
+            "image", TensorProto.FLOAT, ["batch", channels, input_size, input_size]
+        )],
         outputs, inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="medviewer-toy")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="medviewer-toy"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, str(folder / "model.onnx"))
@@ -104,7 +110,8 @@ def write_toy_bundle(
 
 
 def toy_metadata(*, labels: list[str], task: str, input_size: int, resize: int, channels: int,
-                 patch_size: int, embed_dim: int, depth: int, num_heads: int, sha256: str) -> dict[str, Any]:
+                 patch_size: int, embed_dim: int, depth: int, num_heads: int,
+                 sha256: str) -> dict[str, Any]:
     """Return metadata describing a toy bundle (the same schema exported bundles use)."""
     grid = input_size // patch_size
     return {

@@ -16,6 +16,7 @@ from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.model_panel import ModelPanel
+from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.viewport_widget import ViewportWidget
@@ -96,7 +97,20 @@ class MainWindow(QMainWindow):
         similar_dock.setWidget(self.similar_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, similar_dock)
         self.similar_dock = similar_dock
+        self.overlay_panel = OverlayPanel(self)
+        self.overlay_panel.image_provider = self.current_display_image
+        self.overlay_panel.viewport_provider = lambda: self.active
+        self.overlay_panel.viewports_provider = self._visible_viewports
+        self.model_panel.sig_model_ready.connect(self.overlay_panel.set_model)
+        self.similar_panel.sig_results.connect(
+            lambda result: self.overlay_panel.set_hits(result.nearest + result.farthest))
+        overlay_dock = QDockWidget("Overlays", self)
+        overlay_dock.setObjectName("overlayDock")
+        overlay_dock.setWidget(self.overlay_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, overlay_dock)
+        self.overlay_dock = overlay_dock
         self.tabifyDockWidget(case_dock, model_dock)
+        self.tabifyDockWidget(model_dock, overlay_dock)
         case_dock.raise_()
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
 
@@ -195,6 +209,7 @@ class MainWindow(QMainWindow):
         self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
+        self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
         self._action(tools, "Clear measurements",
                      lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
         tools.addSeparator()
@@ -242,7 +257,10 @@ class MainWindow(QMainWindow):
         order = self.library_panel.series_order()
         if order:
             self.open_series(order[0], viewport=self.viewports[0])
-        if self.model_panel.runner is None:
+        from medviewer.services.demo import LIBRARY_NAME
+
+        # The demo opens ready to classify and search; other libraries wait for the user.
+        if self.model_panel.runner is None and Path(path).name == LIBRARY_NAME:
             self.model_panel.load_default()
 
     def choose_library(self) -> None:
@@ -435,6 +453,10 @@ class MainWindow(QMainWindow):
                 self.active.state.set_index(index)
                 break
 
+    def toggle_overlays(self) -> None:
+        """Show or hide the attention/saliency overlays (kept in step with the panel's box)."""
+        self.overlay_panel.toggle_overlay()
+
     def open_result_beside(self, hit) -> None:
         """Show a retrieved case beside the query, with linked window/level and zoom."""
         with Library(self.library_path) as library:
@@ -453,6 +475,7 @@ class MainWindow(QMainWindow):
                 target.state.set_index(index)
                 break
         self.link_viewports(query, target)
+        self.overlay_panel.add_hit(hit)
 
     def link_viewports(self, first: ViewportWidget, second: ViewportWidget) -> None:
         """Link zoom/pan and window/level of two viewports (comparison of query and result)."""
@@ -667,6 +690,12 @@ class MainWindow(QMainWindow):
                           "diagnosis.")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        from PySide6.QtCore import QThreadPool
+
         self.importer.cancel()
+        for runner in self.findChildren(TaskRunner):
+            runner.cancel()
         save_settings(self.settings)
+        # No worker may outlive the widgets it reports to.
+        QThreadPool.globalInstance().waitForDone(10000)
         super().closeEvent(event)

@@ -1,4 +1,4 @@
-"""A heatmap layer over a viewport's image: viridis colours, a colour bar, opacity, threshold, PNG export.
+"""A heatmap layer over a viewport's image: viridis, colour bar, opacity, threshold, PNG export.
 
 The layer draws a map computed on the image as it opens (original
 orientation) and turns it with the viewport's rotation and flips, so it stays
@@ -24,7 +24,7 @@ OUTLINE_COLOUR = QColor(201, 162, 39)
 
 
 def viridis_rgba(threshold: float = 0.0, fade: float = FADE) -> np.ndarray:
-    """Return the (256, 4) uint8 lookup table: viridis, transparent below ``threshold``, fading in over ``fade``."""
+    """Return the (256, 4) uint8 LUT: viridis, clear below ``threshold``, fading in over ``fade``."""
     lut = pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256, alpha=False)
     values = np.linspace(0.0, 1.0, 256)
     alpha = np.clip(values / fade, 0.0, 1.0) if fade > 0 else np.ones(256)
@@ -43,10 +43,15 @@ def paint_colour_bar(painter: QPainter, rect: QRectF, *, title: str = "", thresh
     painter.setFont(font)
     metrics = painter.fontMetrics()
     line = metrics.height()
-    text_rect = QRectF(rect.left() + 5, rect.top() + 3, rect.width() - 10, 3 * line)
+    # The title wraps onto as many lines as it needs (at most 5); the bar takes the rest.
+    bound = painter.boundingRect(QRectF(rect.left() + 5, rect.top() + 3, rect.width() - 10, 5 * line),
+                                 Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, title)
+    title_h = min(bound.height(), 5 * line)
     painter.setPen(QColor(235, 235, 235))
-    painter.drawText(text_rect, Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, title)
-    bar = QRectF(rect.left() + 8, rect.top() + 3.5 * line + 6, 14, rect.height() - 4.5 * line - 14)
+    painter.drawText(QRectF(rect.left() + 5, rect.top() + 3, rect.width() - 10, title_h),
+                     Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, title)
+    bar = QRectF(rect.left() + 8, rect.top() + title_h + 0.5 * line + 6, 14,
+                 rect.height() - title_h - 1.5 * line - 14)
     lut = viridis_rgba(threshold)
     gradient = QLinearGradient(bar.bottomLeft(), bar.topLeft())
     shown = max(opacity, 0.75)  # the bar stays readable at low overlay opacity
@@ -133,6 +138,10 @@ class OverlayLayer(QObject):
         self.enabled = True
         self._shown: np.ndarray | None = None
         viewport.sig_plane_shown.connect(lambda _index: self.refresh())
+        # Hide at once when another plane is chosen (its pixels may decode later).
+        viewport.state.connect("series_changed", self._hide_if_stale)
+        viewport.state.connect("index_changed", lambda index: self._hide_if_stale())
+        viewport.box.sigRangeChanged.connect(lambda *_: self.legend.isVisible() and self._place_legend())
         viewport.view.installEventFilter(self)
 
     # -- public API ---------------------------------------------------------------------------
@@ -190,11 +199,16 @@ class OverlayLayer(QObject):
         return None if plane is None else (plane.instance.location, plane.frame)
 
     # -- drawing ------------------------------------------------------------------------------
+    def _hide_if_stale(self) -> None:
+        if self.visible and self.plane_key != self.current_plane_key():
+            self.refresh()
+
     def refresh(self) -> None:
         """Redraw for the viewport's current plane, orientation and geometry."""
         viewport = self.viewport
         state = viewport.state
         show = (self.enabled and self.image_map is not None and viewport._frame is not None
+                and viewport.image_item.image is not None
                 and self.plane_key == self.current_plane_key())
         if show:
             shown = transform_like_viewport(self.image_map, state.rotation, state.flip_horizontal,
@@ -239,7 +253,17 @@ class OverlayLayer(QObject):
         view = self.viewport.view.rect()
         width = 104
         height = int(min(260, max(150, view.height() * 0.42)))
-        self.legend.setGeometry(view.width() - width - 10, (view.height() - height) // 2, width, height)
+        x = view.width() - width - 10
+        try:
+            # Beside the image when the canvas has room there, so the legend hides no anatomy.
+            shown = self.item.mapRectToParent(self.item.boundingRect())
+            on_screen = self.viewport.box.mapViewToDevice(shown)
+            right = (on_screen.boundingRect() if hasattr(on_screen, "boundingRect") else on_screen).right()
+            if right + width + 16 <= view.width():
+                x = int(right) + 8
+        except Exception:  # noqa: BLE001 - before the first layout the mapping may be undefined
+            pass
+        self.legend.setGeometry(x, (view.height() - height) // 2, width, height)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
         from PySide6.QtCore import QEvent

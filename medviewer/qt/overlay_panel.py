@@ -1,4 +1,4 @@
-"""The overlay panel: pick a map (rollout, raw attention, class saliency, "why similar"), show it over the image.
+"""The overlay panel: pick a map (rollout, attention, class saliency, "why similar"), show it.
 
 Computation runs on a :class:`~medviewer.qt.workers.TaskRunner` (one model
 run per image is cached, so changing the fusion, block or head redraws at
@@ -13,8 +13,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox,
-                               QStackedWidget, QVBoxLayout, QWidget)
+                               QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from medviewer.qt.overlay_layer import OverlayLayer
 from medviewer.qt.workers import TaskRunner
@@ -81,7 +81,19 @@ class OverlayPanel(QWidget):
 
     # -- construction -------------------------------------------------------------------------
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        from PySide6.QtWidgets import QFrame, QScrollArea
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # A dock shares its height with others: scroll rather than squash the controls.
+        body = QWidget(scroll)
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(8, 8, 8, 8)
         self.note = QLabel(NOTE_TEXT, self)
         self.note.setObjectName("overlayNote")
@@ -95,20 +107,21 @@ class OverlayPanel(QWidget):
         for text, key in METHOD_ITEMS:
             self.method.addItem(text, key)
         layout.addWidget(self.method)
-        self.pages = QStackedWidget(self)
-        self.pages.addWidget(self._rollout_page())
-        self.pages.addWidget(self._attention_page())
-        self.pages.addWidget(self._occlusion_page())
-        self.pages.addWidget(self._similar_page())
-        layout.addWidget(self.pages)
-        buttons = QHBoxLayout()
+        # One parameter page per method; only the current one is shown (a hidden widget
+        # takes no room, where a stacked widget is as tall as its tallest page).
+        self.pages = [self._rollout_page(), self._attention_page(), self._occlusion_page(),
+                      self._similar_page()]
+        for page in self.pages:
+            layout.addWidget(page)
+        buttons = QGridLayout()
         self.compute_button = QPushButton("Show map", self)
         self.compute_button.setObjectName("primaryButton")
         self.check_button = QPushButton("Check this map", self)
         self.check_button.setToolTip("Deletion/insertion scores and the randomised-weights sanity check")
         self.export_button = QPushButton("Export PNG\u2026", self)
-        for button in (self.compute_button, self.check_button, self.export_button):
-            buttons.addWidget(button)
+        buttons.addWidget(self.compute_button, 0, 0, 1, 2)
+        buttons.addWidget(self.check_button, 1, 0)
+        buttons.addWidget(self.export_button, 1, 1)
         layout.addLayout(buttons)
         self.show_box = QCheckBox("Show overlay (O)", self)
         self.show_box.setChecked(True)
@@ -134,12 +147,13 @@ class OverlayPanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
         layout.addWidget(self.message)
         layout.addStretch(1)
+        # For a host window's menu (key O).  Not added to this panel: a window that defines
+        # its own "O" action would otherwise get an ambiguous shortcut that never fires.
         self.toggle_action = QAction("Show saliency overlay", self)
         self.toggle_action.setCheckable(True)
         self.toggle_action.setChecked(True)
         self.toggle_action.setShortcut(QKeySequence("O"))
-        self.toggle_action.setShortcutContext(Qt.WindowShortcut)
-        self.addAction(self.toggle_action)
+        self.toggle_action.setProperty("group", "View")  # the main window's shortcut sheet
         self.toggle_action.toggled.connect(self.show_box.setChecked)
         self.show_box.toggled.connect(self.toggle_action.setChecked)
         self.show_box.toggled.connect(self._on_show_toggled)
@@ -275,9 +289,11 @@ class OverlayPanel(QWidget):
 
     def add_hit(self, hit) -> None:
         """Add one search result and select it (e.g. the one the user opened beside the query)."""
-        self.set_hits([h for h in self.hits if h is not hit] + [hit])
-        self.hit_choice.setCurrentIndex(self.hit_choice.count() - 1)
-        self.method.setCurrentIndex([k for _t, k in METHOD_ITEMS].index("similarity"))
+        known = [(h.location, h.frame) for h in self.hits]
+        if (hit.location, hit.frame) not in known:
+            self.set_hits([*self.hits, hit])
+            known.append((hit.location, hit.frame))
+        self.hit_choice.setCurrentIndex(known.index((hit.location, hit.frame)))
 
     def request(self):
         """Return the :class:`~medviewer.explain.ExplainRequest` the controls describe."""
@@ -418,6 +434,10 @@ class OverlayPanel(QWidget):
         for layer in self._layers.values():
             layer.set_threshold(value / 100)
 
+    def toggle_overlay(self) -> None:
+        """Show or hide every overlay (the checkbox, the action and the layers stay in step)."""
+        self.show_box.toggle()
+
     def _on_show_toggled(self, on: bool) -> None:
         for layer in self._layers.values():
             layer.set_enabled(on)
@@ -444,15 +464,10 @@ class OverlayPanel(QWidget):
 
     # -- state --------------------------------------------------------------------------------
     def _on_method_changed(self, index: int) -> None:
-        from PySide6.QtWidgets import QSizePolicy
-
-        self.pages.setCurrentIndex(index)
-        # A stacked widget is as tall as its tallest page; size it to the page shown.
-        for i in range(self.pages.count()):
-            policy = QSizePolicy.Preferred if i == index else QSizePolicy.Ignored
-            self.pages.widget(i).setSizePolicy(policy, policy)
-        self.pages.adjustSize()
-        self.check_button.setEnabled(self.explainer is not None and self.method.currentData() != "similarity")
+        for i, page in enumerate(self.pages):
+            page.setVisible(i == index)
+        self.check_button.setEnabled(self.explainer is not None
+                                     and self.method.currentData() != "similarity")
 
     def _set_ready(self, ready: bool) -> None:
         for widget in (self.compute_button, self.check_button, self.export_button, self.method):

@@ -93,6 +93,7 @@ class SimilarCasesPanel(QWidget):
 
     sig_open_case = Signal(object)
     sig_open_case_id = Signal(int)
+    sig_results = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -283,6 +284,7 @@ class SimilarCasesPanel(QWidget):
     def _on_results(self, payload) -> None:
         result, thumbs = payload
         self.result = result
+        self.sig_results.emit(result)
         self.teach_button.setEnabled(result.query_case is not None)
         while self.results_layout.count() > 1:
             item = self.results_layout.takeAt(0)

@@ -105,7 +105,7 @@ def explain_hit(explainer: Explainer, query_image: np.ndarray, hit: Any,
 
 def save_map(explanation: Explanation, image: np.ndarray, path: str | Path, *, opacity: float = 0.5,
              threshold: float = 0.0, legend: bool = True) -> Path:
-    """Write a map: ``.npy`` = (rows, cols) float32 in [0, 1]; ``.png`` = the image with overlay and colour bar.
+    """Write a map: ``.npy`` = (rows, cols) float32 in [0, 1]; ``.png`` = image, overlay, colour bar.
 
     Raises
     ------
@@ -165,8 +165,8 @@ def randomised_explainer(explainer: Explainer, *, scope: str = "all", seed: int 
         folder = tempfile.mkdtemp(prefix="medviewer-randomised-")
         _TEMP_DIRS.append(folder)
         randomised_bundle(explainer.bundle, folder, scope=scope, seed=seed)
-        runner = ModelRunner(load_bundle(folder), "cpu", threads=explainer.runner.session.get_session_options()
-                             .intra_op_num_threads or None)
+        threads = explainer.runner.session.get_session_options().intra_op_num_threads or None
+        runner = ModelRunner(load_bundle(folder), "cpu", threads=threads)
         _RANDOMISED[key] = Explainer(runner, interpolation=explainer.interpolation)
         return _RANDOMISED[key]
 
@@ -256,7 +256,8 @@ class TrustReport:
         """Return the report in a few lines for people."""
         f = self.faithfulness
         lines = [self.title,
-                 f"deletion AUC {f['deletion_auc']:.3f} (random order {f['random_deletion_auc']:.3f}; lower is better)",
+                 f"deletion AUC {f['deletion_auc']:.3f} (random order {f['random_deletion_auc']:.3f}; "
+                 "lower is better)",
                  f"insertion AUC {f['insertion_auc']:.3f} (random order {f['random_insertion_auc']:.3f}; "
                  "higher is better)"]
         if self.randomised:
@@ -275,7 +276,7 @@ def trust_report(explainer: Explainer, image: np.ndarray, request: ExplainReques
     explanation = explanation or explainer.explain(image, request, state=state)
     curves = explainer.faithfulness(image, explanation, steps=steps, state=state)
     faith = curves.to_dict()
-    label = explainer.labels[explainer.label_index(explanation.label, explainer.outputs(image).logits)]
+    label = explainer.labels[explainer.label_index(explanation.label, explainer.outputs(image, ()).logits)]
     faith["label"] = label
     problems, randomised = [], None
     if randomise and request.method != "similarity":
@@ -306,17 +307,19 @@ class LesionFigures:
 
     def text(self) -> str:
         """Return a table for people."""
-        lines = [f"{'method':<34} {'finding':<13} {'n':>3} {'share':>6} {'area':>6} {'random':>6} "
+        width = max([len(r["method"]) for r in self.rows] + [6])
+        lines = [f"{'method':<{width}} {'finding':<13} {'n':>3} {'share':>6} {'area':>6} {'random':>6} "
                  f"{'ratio':>6} {'hit':>5}"]
         for r in self.rows:
-            lines.append(f"{r['method']:<34} {r['finding']:<13} {r['images']:>3} {r['share']:6.3f} "
-                         f"{r['area']:6.3f} {r['random_share']:6.3f} {r['share'] / r['random_share']:6.2f} "
-                         f"{r['hit_rate']:5.2f}")
+            ratio = r["share"] / r["random_share"] if r["random_share"] else float("nan")
+            lines.append(f"{r['method']:<{width}} {r['finding']:<13} {r['images']:>3} {r['share']:6.3f} "
+                         f"{r['area']:6.3f} {r['random_share']:6.3f} {ratio:6.2f} {r['hit_rate']:5.2f}")
         return "\n".join(lines)
 
 
-def lesion_figures(explainer: Explainer, dataset: str | Path, requests: list[ExplainRequest] | None = None, *,
-                   limit: int | None = None, state: TaskState | None = None) -> LesionFigures:
+def lesion_figures(explainer: Explainer, dataset: str | Path,
+                   requests: list[ExplainRequest] | None = None, *, limit: int | None = None,
+                   state: TaskState | None = None) -> LesionFigures:
     """Measure how much of each method's map falls inside the lesion masks of a synthetic dataset.
 
     Parameters
