@@ -41,6 +41,7 @@ DEVICE = {"StationName", "DeviceSerialNumber"}
 DESCRIPTIONS = {"StudyDescription", "SeriesDescription", "RequestedProcedureDescription"}
 CHARACTERISTICS = {"PatientAge", "PatientWeight", "PatientSize"}
 NUMERIC_VRS = {"AS", "DS", "IS"}
+BINARY_NUMBER_VRS = {"UL", "US", "SL", "SS", "SV", "UV", "FL", "FD"}
 
 
 def _enrich(path: Path, other_sop_uid: str) -> dict:
@@ -207,9 +208,12 @@ def _leaks(out_dir: Path, identity: dict) -> list[str]:
                     if value in uids or any(u in value for u in uids):
                         leaks.append(f"{rel}: {key} keeps UID {value}")
                     continue
-                for text in texts:
-                    if text in upper:
-                        leaks.append(f"{rel}: {key} contains {text!r}")
+                # Binary integers (a DICOMDIR's record offsets, sizes) are not text: their
+                # digits can contain an ID's by chance; identifying numbers are checked by tag.
+                if elem.VR not in BINARY_NUMBER_VRS:
+                    for text in texts:
+                        if text in upper:
+                            leaks.append(f"{rel}: {key} contains {text!r}")
                 if name_re and name_re.search(upper):
                     leaks.append(f"{rel}: {key} contains a name part "
                                  f"{name_re.search(upper).group(0)!r}")
