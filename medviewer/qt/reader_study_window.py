@@ -302,6 +302,15 @@ class ReaderStudyWindow(QMainWindow):
                                 "continue at the first unanswered query.")
         self.close()
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        from PySide6.QtCore import QThreadPool
+
+        self._runner.cancel()
+        # A loading job must not outlive the window: its last references would then be
+        # released on a worker thread, where Qt objects must not be destroyed.
+        QThreadPool.globalInstance().waitForDone(10000)
+        super().closeEvent(event)
+
     def toggle_full_screen(self) -> None:
         """Distraction-free full screen."""
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
