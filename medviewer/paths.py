@@ -12,30 +12,27 @@ from pathlib import Path
 APP_NAME = "MedViewer"
 
 
-def data_dir() -> Path:
-    """Return (and create) the folder for libraries, the demo and logs."""
-    override = os.environ.get("MEDVIEWER_DATA_DIR")
+def _user_dir(env: str, kind: str) -> Path:
+    """Return (and create) ``$env`` if set, else platformdirs' user ``kind`` folder."""
+    override = os.environ.get(env)
     if override:
         path = Path(override)
     else:
-        from platformdirs import user_data_dir
+        import platformdirs
 
-        path = Path(user_data_dir(APP_NAME, appauthor=False))
+        path = Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir() -> Path:
+    """Return (and create) the folder for libraries, the demo and logs."""
+    return _user_dir("MEDVIEWER_DATA_DIR", "data")
 
 
 def config_dir() -> Path:
     """Return (and create) the folder for settings."""
-    override = os.environ.get("MEDVIEWER_CONFIG_DIR")
-    if override:
-        path = Path(override)
-    else:
-        from platformdirs import user_config_dir
-
-        path = Path(user_config_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _user_dir("MEDVIEWER_CONFIG_DIR", "config")
 
 
 def demo_dir() -> Path:

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers_demo import DEMO_BUNDLE, synthetic_demo_library
+
 pytestmark = pytest.mark.gui
 
-DEMO = Path(__file__).resolve().parents[1] / "models" / "demo"
+DEMO = DEMO_BUNDLE
 
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    from medviewer.services.importer import import_paths
-    from medviewer.store import Library
-    from medviewer.synthetic import generate_dataset
-
-    if not (DEMO / "model.onnx").is_file():
-        pytest.skip("the demo bundle models/demo is missing")
-    root = tmp_path_factory.mktemp("overlay-gui")
-    generate_dataset(root / "data", 4, 9, size=192, ct_series=0, png=False)
-    path = root / "lib.sqlite"
-    with Library(path) as lib:
-        import_paths(lib, [root / "data" / "dicom"], labels=root / "data" / "labels.csv")
-    return str(path)
-
+    return synthetic_demo_library(tmp_path_factory.mktemp("overlay-gui"), 4, 9, size=192,
+                                  ct_series=0)
 
 @pytest.fixture
 def window(qtbot, library, tmp_path, monkeypatch):

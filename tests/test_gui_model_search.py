@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+
+from helpers_demo import DEMO_BUNDLE, synthetic_demo_library
 
 pytestmark = pytest.mark.gui
 
-DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "demo"
-
-
 @pytest.fixture(scope="module")
 def demo_library(tmp_path_factory):
-    from medviewer.services.importer import import_paths
-    from medviewer.store import Library
-    from medviewer.synthetic import generate_dataset
-
-    if not (DEMO_BUNDLE / "model.onnx").is_file():
-        pytest.skip("the demo bundle models/demo is missing")
-    root = tmp_path_factory.mktemp("demo")
-    generate_dataset(root / "data", 18, 5, size=256, ct_series=1, ct_size=64, ct_slices=6,
-                     png=False)
-    path = root / "lib.sqlite"
-    with Library(path) as library:
-        import_paths(library, [root / "data" / "dicom"], labels=root / "data" / "labels.csv")
-    return str(path)
-
+    return synthetic_demo_library(tmp_path_factory.mktemp("demo"), 18, 5, size=256, ct_series=1,
+                                  ct_size=64, ct_slices=6)
 
 @pytest.fixture
 def window(qtbot, demo_library, tmp_path, monkeypatch):

@@ -7,30 +7,16 @@ package on "another machine", merged, exported as tidy picks and analysed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import pytest
 
+from helpers_demo import DEMO_BUNDLE, synthetic_demo_library
 from medviewer.cli.main import main
 from medviewer.study.session import ReadingSession, open_study_db
 
-DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "demo"
-
-
 @pytest.fixture(scope="module")
 def indexed_library(tmp_path_factory):
-    from medviewer.services.importer import import_paths
-    from medviewer.store import Library
-    from medviewer.synthetic import generate_dataset
-
-    if not (DEMO_BUNDLE / "model.onnx").is_file():
-        pytest.skip("the demo bundle models/demo is missing")
-    root = tmp_path_factory.mktemp("study")
-    generate_dataset(root / "data", 30, 8, size=128, ct_series=1, ct_size=64, ct_slices=4,
-                     png=False)
-    path = root / "lib.sqlite"
-    with Library(path) as library:
-        import_paths(library, [root / "data" / "dicom"], labels=root / "data" / "labels.csv")
+    path = synthetic_demo_library(tmp_path_factory.mktemp("study"), 30, 8, size=128, ct_series=1,
+                                  ct_size=64, ct_slices=4)
     assert main(["index", "build", "--library", str(path), "--model", str(DEMO_BUNDLE)]) == 0
     return path
 

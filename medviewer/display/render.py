@@ -54,6 +54,13 @@ def render_frame(image: DecodedImage, frame: int = 0, window: Window | None = No
     return to_display_uint8(image.frames[frame], chosen, invert=flip)
 
 
+def thumbnail(image: DecodedImage, frame: int, size: int) -> np.ndarray:
+    """Return a frame rendered as the viewer opens it, subsampled to about ``size`` pixels."""
+    pixels = render_frame(image, frame)
+    step = max(1, max(pixels.shape[:2]) // size)
+    return np.ascontiguousarray(pixels[::step, ::step])
+
+
 def save_png(pixels: np.ndarray, path: str) -> None:
     """Write display pixels to a PNG file."""
     from PIL import Image

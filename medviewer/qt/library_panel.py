@@ -9,7 +9,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from medviewer.display.render import render_frame
+from medviewer.display.render import thumbnail
 from medviewer.qt.workers import TaskRunner
 from medviewer.store.library import Library
 
@@ -25,11 +25,8 @@ def _thumbnail(library_path: str, series_id: int) -> np.ndarray | None:
         instances = library.instances(series_id)
     if not instances:
         return None
-    inst = instances[len(instances) // 2]
-    image = decode(inst.ref)
-    pixels = render_frame(image, image.frame_count // 2)
-    step = max(1, max(pixels.shape[:2]) // THUMB)
-    return np.ascontiguousarray(pixels[::step, ::step])
+    image = decode(instances[len(instances) // 2].ref)
+    return thumbnail(image, image.frame_count // 2, THUMB)
 
 
 def to_qimage(pixels: np.ndarray) -> QImage:

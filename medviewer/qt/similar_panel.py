@@ -18,15 +18,12 @@ def _hit_thumbnail(location: str, frame: int) -> np.ndarray | None:
     """Render a result as a small display image (worker thread)."""
     from medviewer.dicom.pixels import decode
     from medviewer.dicom.sources import FileRef
-    from medviewer.display.render import render_frame
+    from medviewer.display.render import thumbnail
 
     try:
-        image = decode(FileRef.from_display(location))
-        pixels = render_frame(image, frame)
+        return thumbnail(decode(FileRef.from_display(location)), frame, THUMB)
     except Exception:  # noqa: BLE001 - a result without a thumbnail still lists
         return None
-    step = max(1, max(pixels.shape[:2]) // THUMB)
-    return np.ascontiguousarray(pixels[::step, ::step])
 
 
 class ResultRow(QFrame):

@@ -9,6 +9,7 @@ loses at most the batch in flight, never earlier imports.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from medviewer.dicom.geometry import sort_series
 from medviewer.dicom.scan import InstanceHeader, scan
 from medviewer.dicom.sources import FileRef, iter_files
-from medviewer.errors import ImageReadError, MedViewerError, PixelDecodeError
+from medviewer.errors import ImageReadError, PixelDecodeError
 from medviewer.labels.table import LabelTable, read_label_table
 from medviewer.store.library import Library
 from medviewer.tasks import TaskState, ensure_state
@@ -224,8 +225,6 @@ class _SliceRow:
     """Adapter from an instances row to what :func:`sort_series` reads."""
 
     def __init__(self, row) -> None:
-        import json
-
         self.id = row[0]
         self.image_position = tuple(json.loads(row[1])) if row[1] else None
         self.image_orientation = tuple(json.loads(row[2])) if row[2] else None
@@ -266,7 +265,3 @@ def _count_parents(library: Library, series_ids: set[int], report: ImportReport)
         f"SELECT COUNT(DISTINCT st.patient_ref) FROM series se JOIN studies st ON "
         f"st.id = se.study_ref WHERE se.id IN ({marks})", ids).fetchone()[0]
 
-
-def import_error_summary(exc: MedViewerError) -> str:
-    """Return a one-line description of an import-level error for the UI."""
-    return str(exc)
