@@ -62,7 +62,46 @@ def test_version_0_settings_are_migrated(tmp_path):
     path.write_text(json.dumps({"recent": ["/a.sqlite", "/b.sqlite"], "layout": "1x2"}))
     loaded = load_settings(path)
     assert loaded.recent_libraries == ["/a.sqlite", "/b.sqlite"]
-    assert loaded.layout == "1x2" and loaded.version == 1
+    assert loaded.layout == "1x2" and loaded.version == SETTINGS_VERSION == 2
+
+
+def test_version_1_settings_gain_the_version_2_defaults(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"version": 1, "recent_libraries": ["/a.sqlite"],
+                                "execution_provider": "CPU", "cine_fps": 20}))
+    loaded = load_settings(path)
+    assert loaded.version == 2 and loaded.cine_fps == 20
+    assert loaded.recent_libraries == ["/a.sqlite"]
+    assert loaded.provider_preference == "cpu"  # the old key is carried over
+    assert loaded.deid_defaults["dates"] == "remove" and loaded.shortcuts == {}
+    save_settings(loaded, path)
+    assert json.loads(path.read_text())["version"] == 2
+    assert "execution_provider" not in json.loads(path.read_text())
+
+
+def test_bad_values_fall_back_to_their_defaults(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"version": 2, "provider_preference": "quantum",
+                                "log_level": "LOUD", "layout": "2x2",
+                                "deid_defaults": {"dates": "sometimes", "retain_uids": "yes",
+                                                  "retain_device_identity": True, "bogus": 1},
+                                "shortcuts": {"file.open": "Ctrl+O"}}))
+    loaded = load_settings(path)
+    assert loaded.provider_preference == "auto" and loaded.log_level == "INFO"
+    assert loaded.deid_defaults["dates"] == "remove"
+    assert loaded.deid_defaults["retain_uids"] is False  # a string is not a boolean
+    assert loaded.deid_defaults["retain_device_identity"] is True
+    assert "bogus" not in loaded.deid_defaults
+    assert loaded.shortcuts == {"file.open": "Ctrl+O"} and loaded.layout == "2x2"
+
+
+def test_the_library_folder_setting_is_used_and_created(tmp_path, session_dirs):
+    from medviewer.services.settings import user_library_folder
+
+    assert user_library_folder(Settings()) == session_dirs["data"]
+    target = tmp_path / "libs" / "here"
+    assert user_library_folder(Settings(library_folder=str(target))) == target
+    assert target.is_dir()
 
 
 def test_unknown_keys_from_newer_versions_are_ignored(tmp_path):

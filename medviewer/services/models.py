@@ -16,16 +16,25 @@ from medviewer.store.library import Library
 
 # Bundles shipped beside a source checkout (the demo bundle lives in models/demo).
 _CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
+# Bundles shipped inside the installed package (wheel force-include, PyInstaller datas).
+_PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "bundled_models"
 
 
-def bundle_search_paths() -> list[Path]:
-    """Return the folders searched for bundles: the user's models folder, then the checkout's."""
-    paths = [data_dir() / "models"]
+def bundle_search_paths(extra_folders: list[str] | None = None) -> list[Path]:
+    """Return the folders searched for bundles.
+
+    In order: ``MEDVIEWER_MODELS_DIR``, the folders the user added in the settings,
+    the user's models folder, the bundles shipped with the installed application and
+    those beside a source checkout.
+    """
+    paths = [Path(p).expanduser() for p in (extra_folders or [])]
+    paths.append(data_dir() / "models")
     extra = os.environ.get("MEDVIEWER_MODELS_DIR")
     if extra:
         paths.insert(0, Path(extra))
-    if _CHECKOUT_MODELS.is_dir():
-        paths.append(_CHECKOUT_MODELS)
+    for shipped in (_PACKAGED_MODELS, _CHECKOUT_MODELS):
+        if shipped.is_dir():
+            paths.append(shipped)
     return paths
 
 

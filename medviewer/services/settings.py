@@ -13,8 +13,22 @@ from pathlib import Path
 
 from medviewer.paths import config_dir
 
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 MAX_RECENT = 8
+PROVIDER_CHOICES = ("auto", "cuda", "tensorrt", "coreml", "directml", "cpu")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING")
+# De-identification options a user may set as defaults (DeidOptions fields, minus the
+# per-export ones: a date shift and a replacement patient ID belong to one export).
+DEID_DEFAULTS = {
+    "dates": "remove",
+    "retain_device_identity": False,
+    "retain_institution_identity": False,
+    "retain_patient_characteristics": False,
+    "clean_descriptors": False,
+    "clean_structured_content": False,
+    "retain_uids": False,
+    "retain_safe_private": False,
+}
 
 
 @dataclass
@@ -29,6 +43,34 @@ class Settings:
     show_corner_text: bool = True
     cine_fps: int = 10
     window_geometry: str = ""
+    # Data folders: where new libraries and imports go ("" = the platform's data folder),
+    # and extra folders searched for model bundles.
+    library_folder: str = ""
+    model_folders: list[str] = field(default_factory=list)
+    # Model: the bundle loaded by default ("" = the demo bundle, else the first found) and
+    # the ONNX Runtime execution provider preference (one of PROVIDER_CHOICES).
+    default_model: str = ""
+    provider_preference: str = "auto"
+    deid_defaults: dict = field(default_factory=lambda: dict(DEID_DEFAULTS))
+    # Keyboard shortcuts the user changed: action id -> key sequences ("Ctrl+O, F2").
+    shortcuts: dict = field(default_factory=dict)
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        # Values from an edited or older file are checked, so a bad entry falls back to
+        # its default instead of breaking the start-up.
+        if self.provider_preference not in PROVIDER_CHOICES:
+            self.provider_preference = "auto"
+        if self.log_level not in LOG_LEVELS:
+            self.log_level = "INFO"
+        deid = dict(DEID_DEFAULTS)
+        deid.update({k: v for k, v in dict(self.deid_defaults or {}).items()
+                     if k in DEID_DEFAULTS and isinstance(v, type(DEID_DEFAULTS[k]))})
+        if deid["dates"] not in ("remove", "shift", "keep"):
+            deid["dates"] = "remove"
+        self.deid_defaults = deid
+        self.shortcuts = {str(k): str(v) for k, v in dict(self.shortcuts or {}).items()}
+        self.model_folders = [str(p) for p in self.model_folders or []]
 
     def add_recent(self, library: str) -> None:
         """Put a library at the top of the recent list."""
@@ -44,12 +86,31 @@ def settings_path() -> Path:
 
 
 def _migrate(data: dict) -> dict:
-    """Upgrade settings written by older versions (version 0 had ``recent`` only)."""
+    """Upgrade settings written by older versions, one version at a time.
+
+    Version 0 had ``recent`` only; version 1 kept the models folder in the environment
+    (``MEDVIEWER_MODELS_DIR``) and a single ``execution_provider`` key some early builds
+    wrote; version 2 has data folders, model, provider, de-identification defaults,
+    shortcuts and log level.
+    """
     version = int(data.get("version", 0))
     if version < 1:
         data["recent_libraries"] = list(data.pop("recent", []))
         data["version"] = 1
+    if version < 2:
+        if "execution_provider" in data:
+            data["provider_preference"] = str(data.pop("execution_provider")).lower()
+        data["version"] = 2
     return data
+
+
+def user_library_folder(settings: Settings) -> Path:
+    """Return the folder for new libraries and imports (created if missing)."""
+    from medviewer.paths import data_dir
+
+    folder = Path(settings.library_folder).expanduser() if settings.library_folder else data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -64,6 +125,9 @@ def load_settings(path: Path | None = None) -> Settings:
     except (OSError, ValueError):
         path.replace(path.with_suffix(".damaged.json"))
         return Settings()
+    if int(data.get("version", 0)) > SETTINGS_VERSION:
+        # Written by a newer MedViewer: keep what this version knows.
+        data["version"] = SETTINGS_VERSION
     data = _migrate(data)
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in data.items() if k in known})
