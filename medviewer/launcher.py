@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, GuiRequest):
         from medviewer.qt.app import run_app, run_reading
 
+        if result.smoke_test is not None:
+            from medviewer.qt.smoke import run_smoke_test
+
+            return run_smoke_test(**result.smoke_test)
         if result.study or result.package:
             return run_reading(library=result.library, study=result.study, reader=result.reader,
                                package=result.package)

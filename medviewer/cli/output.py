@@ -20,6 +20,8 @@ class GuiRequest:
     study: str | None = None
     reader: str | None = None
     package: str | None = None
+    # Options of ``medviewer smoke-test`` (the first-run path run headless), when asked for.
+    smoke_test: dict | None = None
 
 
 def emit(as_json: bool, payload: Any, text: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QWidget)
+                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
 from medviewer import __version__
 from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
@@ -19,10 +19,12 @@ from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.study_menu import ReaderStudyMenu
+from medviewer.qt.shortcuts import action_id, apply_shortcuts
 from medviewer.qt.viewport_widget import ViewportWidget
+from medviewer.qt.welcome import WelcomePage
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
-from medviewer.services.settings import Settings, save_settings
+from medviewer.services.settings import Settings, save_settings, user_library_folder
 from medviewer.store.library import Library
 
 LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
@@ -54,6 +56,8 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._build_actions()
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
+        self.apply_settings(settings)
+        self.demo_tour = None
         self.importer = TaskRunner(self)
         self.importer.sig_progress.connect(self._on_import_progress)
         self.importer.sig_failed.connect(lambda m, d: (self._end_import(),
@@ -115,11 +119,21 @@ class MainWindow(QMainWindow):
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
 
     def _build_central(self) -> None:
-        self.grid_host = QWidget(self)
+        # The first-run page stands in for the viewports until a library is open.
+        self.central = QStackedWidget(self)
+        self.welcome = WelcomePage(self.central)
+        self.welcome.sig_demo.connect(self.open_demo)
+        self.welcome.sig_folder.connect(self.choose_import_folder)
+        self.welcome.sig_pacs.connect(self.show_pacs)
+        self.welcome.sig_open_library.connect(self._open_library_safely)
+        self.welcome.set_recent(self.settings.recent_libraries)
+        self.grid_host = QWidget(self.central)
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(2, 2, 2, 2)
         self.grid.setSpacing(3)
-        self.setCentralWidget(self.grid_host)
+        self.central.addWidget(self.welcome)
+        self.central.addWidget(self.grid_host)
+        self.setCentralWidget(self.central)
         for _ in range(4):
             viewport = ViewportWidget(self.cache, self.grid_host)
             viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
@@ -151,6 +165,9 @@ class MainWindow(QMainWindow):
         action.setCheckable(checkable)
         action.triggered.connect(slot)
         action.setProperty("group", group or menu.title().replace("&", ""))
+        # A stable id (e.g. "image.next-image") keys the user's shortcut changes.
+        action.setObjectName(action_id(action))
+        action.setProperty("default_keys", [s.toString() for s in action.shortcuts()])
         menu.addAction(action)
         self.addAction(action)
         return action
@@ -164,7 +181,13 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Import files\u2026", self.choose_import_files, "Ctrl+Shift+I")
         self.recent_menu = file_menu.addMenu("Recent libraries")
         self._fill_recent()
+        self._action(file_menu, "Query a PACS\u2026", self.show_pacs, "Ctrl+Shift+P")
         self._action(file_menu, "Open the demo library", self.open_demo)
+        file_menu.addSeparator()
+        self._action(file_menu, "Export de-identified copy\u2026", self.export_deidentified,
+                     "Ctrl+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "Settings\u2026", self.show_settings, "Ctrl+,")
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, "Ctrl+Q")
 
@@ -234,6 +257,10 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard and mouse\u2026", self.show_shortcuts, ["F1", "?"])
+        help_menu.addSeparator()
+        self._action(help_menu, "Report a problem\u2026", self.report_problem)
+        self._action(help_menu, "Open the log folder", self.open_log_folder)
+        help_menu.addSeparator()
         self._action(help_menu, "About MedViewer", self.show_about)
 
     # -- library ------------------------------------------------------------------------------
@@ -252,6 +279,8 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path)
         save_settings(self.settings)
         self._fill_recent()
+        self.welcome.set_recent(self.settings.recent_libraries)
+        self.central.setCurrentWidget(self.grid_host)
         self.setWindowTitle(f"MedViewer \u2014 {Path(path).stem}")
         self.statusBar().showMessage(f"Library {path}", 5000)
         order = self.library_panel.series_order()
@@ -294,11 +323,36 @@ class MainWindow(QMainWindow):
 
     def open_demo(self) -> None:
         """Build the demo library in the background (first time) and open it."""
+        from time import perf_counter
+
         from medviewer.services.demo import build_demo
 
+        self._demo_clicked = perf_counter()
         self._begin_import("Preparing the demo library")
-        self.importer.start(lambda state: str(build_demo(state=state)),
-                            lambda path: (self._end_import(), self.open_library(path)))
+        self.importer.start(lambda state: str(build_demo(state=state)), self._on_demo_built)
+
+    def _on_demo_built(self, path: str) -> None:
+        """Open the demo and show one case classified, searched and explained."""
+        from medviewer.qt.demo_tour import DemoTour
+
+        self._end_import()
+        self.open_library(path)
+        self.demo_tour = DemoTour(self)
+        self.demo_tour.sig_step.connect(
+            lambda step: self.statusBar().showMessage(f"Demo: {step}\u2026"))
+        self.demo_tour.sig_finished.connect(self._on_demo_tour_finished)
+        self.demo_tour.sig_failed.connect(
+            lambda why: self.statusBar().showMessage(f"Demo stopped: {why}", 15000))
+        self.demo_tour.start()
+
+    def _on_demo_tour_finished(self, result) -> None:
+        from time import perf_counter
+
+        seconds = perf_counter() - self._demo_clicked
+        self.statusBar().showMessage(
+            f"Demo ready in {seconds:.0f} s: this case was classified, its "
+            f"{result.similar} most similar cases are listed on the right and the overlay shows "
+            "where the model looked (O hides it). Click a similar case to compare.", 30000)
 
     # -- import -------------------------------------------------------------------------------
     def choose_import_folder(self) -> None:
@@ -315,12 +369,9 @@ class MainWindow(QMainWindow):
 
     def import_paths(self, paths: list[str], labels: str | None = None) -> None:
         """Import into the open library (a new one in the data folder if none) off the GUI thread."""
-        from medviewer.paths import data_dir
         from medviewer.services.importer import import_paths
 
-        if not self.library_path:
-            self.open_library(str(data_dir() / "library.sqlite"))
-        library_path = self.library_path
+        library_path = self.ensure_library()
 
         def work(state):
             with Library(library_path) as library:
@@ -328,6 +379,12 @@ class MainWindow(QMainWindow):
 
         self._begin_import("Importing")
         self.importer.start(work, self._on_import_done)
+
+    def ensure_library(self) -> str:
+        """Return the open library, opening the default one in the library folder if none is."""
+        if not self.library_path:
+            self.open_library(str(user_library_folder(self.settings) / "library.sqlite"))
+        return self.library_path
 
     def _begin_import(self, text: str) -> None:
         self.progress.setValue(0)
@@ -353,7 +410,7 @@ class MainWindow(QMainWindow):
 
     def _on_import_done(self, report) -> None:
         self._end_import()
-        self.library_panel.refresh()
+        self._after_new_studies()
         text = (f"Imported {report.instances} images ({report.series} series), "
                 f"{report.unchanged} unchanged, {len(report.skipped)} skipped")
         self.statusBar().showMessage(text, 15000)
@@ -683,11 +740,107 @@ class MainWindow(QMainWindow):
         self._shortcut_dialog = dialog
 
     def show_about(self) -> None:
-        """Show the about box."""
-        QMessageBox.about(self, "About MedViewer",
-                          f"<b>MedViewer {__version__}</b><br>A radiology study tool: DICOM viewing,"
-                          " similar-case retrieval and reader studies.<br><br>Not for primary "
-                          "diagnosis.")
+        """Show the about box: version, licences of the bundled components, the demo model's data."""
+        from medviewer.qt.about_dialog import AboutDialog
+        from medviewer.services.models import default_bundle
+
+        runner = self.model_panel.runner
+        bundle = runner.bundle.path if runner is not None else default_bundle()
+        dialog = AboutDialog(self, bundle_folder=bundle)
+        dialog.open()
+        self._about_dialog = dialog
+
+    # -- settings, problems, other windows ------------------------------------------------------
+    def apply_settings(self, settings: Settings) -> None:
+        """Use a (new) set of settings: model folders and provider, shortcuts, log level."""
+        import logging
+
+        self.settings = settings
+        panel = self.model_panel
+        panel.provider_preference = settings.provider_preference
+        panel.default_model = settings.default_model
+        panel.model_folders = list(settings.model_folders)
+        panel.refresh_bundles()
+        apply_shortcuts(self.actions(), settings.shortcuts)
+        logging.getLogger().setLevel(settings.log_level)
+
+    def show_settings(self) -> None:
+        """Edit the settings; they are saved and applied when the dialog is accepted."""
+        from medviewer.qt.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.actions(), self)
+        dialog.accepted.connect(lambda: self._on_settings_accepted(dialog.result_settings()))
+        dialog.open()
+        self._settings_dialog = dialog
+
+    def _on_settings_accepted(self, settings: Settings) -> None:
+        old = self.settings
+        save_settings(settings)
+        self.apply_settings(settings)
+        runner = self.model_panel.runner
+        if runner is not None and (old.provider_preference != settings.provider_preference
+                                   or old.default_model != settings.default_model):
+            # The model in use follows the new preference at once, so the panel's provider
+            # line never describes a choice the user has just changed.
+            target = settings.default_model or str(runner.bundle.path)
+            self.model_panel.load(target)
+        self.statusBar().showMessage("Settings saved", 4000)
+
+    def show_pacs(self) -> None:
+        """Open the PACS query window (retrieved studies go into the open library)."""
+        from medviewer.qt.pacs_dialog import PacsDialog
+
+        if getattr(self, "_pacs_dialog", None) is None:
+            self._pacs_dialog = PacsDialog(self, self.ensure_library)
+            self._pacs_dialog.sig_retrieved.connect(lambda _r: self._after_new_studies())
+        self._pacs_dialog.show()
+        self._pacs_dialog.raise_()
+
+    def _after_new_studies(self) -> None:
+        """List new studies and, if nothing is on screen yet, show the first."""
+        self.library_panel.refresh()
+        if self.active is not None and self.active.state.current is None:
+            order = self.library_panel.series_order()
+            if order:
+                self.open_series(order[0], viewport=self.viewports[0])
+
+    def export_deidentified(self) -> None:
+        """Export a de-identified copy of the series on screen, or of the library."""
+        from medviewer.qt.deid_dialog import DeidExportDialog
+
+        if not self.library_path:
+            self.statusBar().showMessage("Open a library first", 4000)
+            return
+        series_id = getattr(self.active, "series_id", None) if self.active else None
+        dialog = DeidExportDialog(self, self.library_path,
+                                  series_ids=[series_id] if series_id else None,
+                                  defaults=dict(self.settings.deid_defaults))
+        dialog.sig_defaults_changed.connect(self._remember_deid_defaults)
+        dialog.open()
+        self._deid_dialog = dialog
+
+    def _remember_deid_defaults(self, values: dict) -> None:
+        self.settings.deid_defaults = dict(values)
+        save_settings(self.settings)
+
+    def report_problem(self) -> None:
+        """Collect the log and environment (no patient data) into a report the user saves."""
+        from medviewer.qt.problem_dialog import ProblemReportDialog
+
+        runner = self.model_panel.runner
+        report = runner.provider_report().to_dict() if runner is not None else None
+        dialog = ProblemReportDialog(self, library_path=self.library_path, provider_report=report)
+        dialog.open()
+        self._problem_dialog = dialog
+
+    def open_log_folder(self) -> None:
+        """Open the folder with MedViewer's logs in the file manager."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from medviewer.paths import log_dir
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         from PySide6.QtCore import QThreadPool

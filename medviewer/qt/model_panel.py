@@ -31,6 +31,11 @@ class ModelPanel(QWidget):
         self.runner = None
         # Set by the window: callable -> (display image, case id or None, library path) or None.
         self.image_provider = None
+        # From the settings (the window keeps them in step): the execution provider preference,
+        # the default bundle and extra folders searched for bundles.
+        self.provider_preference = "auto"
+        self.default_model = ""
+        self.model_folders: list[str] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         row = QHBoxLayout()
@@ -55,6 +60,8 @@ class ModelPanel(QWidget):
         layout.addWidget(self.message)
         self.card = QTextBrowser(self)
         self.card.setOpenExternalLinks(False)
+        # Card headings at panel scale: a dock is no place for a 2em title.
+        self.card.document().setDefaultStyleSheet("h1 { font-size: 15px; } h2 { font-size: 13px; }")
         layout.addWidget(self.card, 1)
         self._loader = TaskRunner(self)
         self._classifier = TaskRunner(self)
@@ -67,8 +74,10 @@ class ModelPanel(QWidget):
 
     def refresh_bundles(self) -> None:
         """List the bundles found in the models folders."""
+        from medviewer.services.models import bundle_search_paths
+
         self.choice.clear()
-        for folder in find_bundles():
+        for folder in find_bundles(bundle_search_paths(self.model_folders)):
             self.choice.addItem(folder.name, str(folder))
         if self.choice.count() == 0:
             self.choice.addItem("(no bundle found)", None)
@@ -77,7 +86,7 @@ class ModelPanel(QWidget):
         """Load the demo bundle (or the first bundle found), if there is one."""
         from medviewer.services.models import default_bundle
 
-        folder = default_bundle()
+        folder = default_bundle(self.default_model, self.model_folders)
         if folder is not None:
             index = self.choice.findData(str(folder))
             if index >= 0:
@@ -100,7 +109,8 @@ class ModelPanel(QWidget):
 
         self.provider.setText(f"Loading {Path(folder).name}\u2026")
         self.classify_button.setEnabled(False)
-        self._loader.start(lambda state: ModelRunner(folder), self._on_loaded)
+        preference = self.provider_preference
+        self._loader.start(lambda state: ModelRunner(folder, preference), self._on_loaded)
 
     def _on_loaded(self, runner) -> None:
         self.runner = runner

@@ -91,6 +91,7 @@ class SimilarCasesPanel(QWidget):
     sig_open_case = Signal(object)
     sig_open_case_id = Signal(int)
     sig_results = Signal(object)
+    sig_index_status = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -225,6 +226,7 @@ class SimilarCasesPanel(QWidget):
         self.index_button.setEnabled(True)
         self.search_button.setEnabled(ready or status.state == "stale")
         self.map_button.setEnabled(ready or status.state == "stale")
+        self.sig_index_status.emit(status)
 
     def build_index(self) -> None:
         """Build or update the index in the background (progress, cancel by rebuilding)."""

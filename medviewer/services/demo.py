@@ -82,3 +82,23 @@ def build_demo(directory: Path | None = None, *, cases: int = DEMO_CASES,
         {"version": DEMO_VERSION, "cases": cases, "ct_series": ct_series, "seed": seed}))
     state.set_progress(1.0, "Demo library ready")
     return library_path
+
+
+def showcase_case(library) -> int | None:
+    """Return the radiograph case the demo opens on: the one with the most findings.
+
+    Ties go to the lowest case id, so every first run shows the same case.
+
+    Parameters
+    ----------
+    library : Library
+        An open library (normally the demo library).
+    """
+    row = library.conn.execute(
+        "SELECT c.id FROM cases c JOIN instances i ON i.id = c.instance_ref "
+        "JOIN series s ON s.id = i.series_ref "
+        "LEFT JOIN labels l ON l.case_ref = c.id AND l.source = 'dataset' "
+        "AND l.name != 'No Finding' "
+        "WHERE s.modality IN ('DX', 'CR') GROUP BY c.id "
+        "ORDER BY COUNT(l.name) DESC, c.id LIMIT 1").fetchone()
+    return None if row is None else int(row[0])

@@ -39,7 +39,10 @@ def bundle_search_paths(extra_folders: list[str] | None = None) -> list[Path]:
 
 
 def find_bundles(paths: list[Path] | None = None) -> list[Path]:
-    """Return bundle folders (holding ``metadata.json`` and ``model.onnx``), each once."""
+    """Return bundle folders (holding ``metadata.json`` and ``model.onnx``), each once.
+
+    A folder that is itself a bundle counts, as do the bundles below it.
+    """
     found: list[Path] = []
     for root in paths or bundle_search_paths():
         if not root.is_dir():
@@ -51,9 +54,24 @@ def find_bundles(paths: list[Path] | None = None) -> list[Path]:
     return found
 
 
-def default_bundle() -> Path | None:
-    """Return the demo bundle if present, else the first bundle found."""
-    bundles = find_bundles()
+def default_bundle(preferred: str = "", extra_folders: list[str] | None = None) -> Path | None:
+    """Return the bundle to load when the user has not picked one.
+
+    Parameters
+    ----------
+    preferred : str
+        The settings' default model (a bundle folder); used when it is still a bundle.
+    extra_folders : list of str, optional
+        The settings' extra model folders, searched before the standard ones.
+
+    Returns
+    -------
+    Path or None
+        ``preferred`` if it holds a bundle, else the demo bundle, else the first found.
+    """
+    if preferred and (Path(preferred) / "model.onnx").is_file():
+        return Path(preferred).resolve()
+    bundles = find_bundles(bundle_search_paths(extra_folders))
     for folder in bundles:
         if folder.name == "demo":
             return folder
