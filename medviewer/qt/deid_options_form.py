@@ -1,0 +1,130 @@
+"""A form for the de-identification options a user keeps as defaults (PS3.15 E.3 options).
+
+Used by the de-identified export dialog and by the settings dialog; both read
+and write it as the ``deid_defaults`` dict of the settings
+(:data:`medviewer.services.settings.DEID_DEFAULTS` keys, nothing else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QGroupBox,
+    QLabel,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medviewer.services.settings import DEID_DEFAULTS
+
+# Grey explanations under each choice, and tick boxes that read on the dark theme (it
+# draws unchecked ones dark on dark): each tick here decides what leaves the hospital.
+FORM_STYLE = """
+QLabel#optionHint { color: #8a8f98; }
+QCheckBox::indicator, QRadioButton::indicator { width: 14px; height: 14px;
+    border: 1px solid #8a8f98; background: #121417; }
+QCheckBox::indicator { border-radius: 3px; }
+QRadioButton::indicator { border-radius: 8px; }
+QCheckBox::indicator:checked, QRadioButton::indicator:checked { background: #2f7dbf;
+    border: 1px solid #9cc8ee; }
+QCheckBox::indicator:disabled, QRadioButton::indicator:disabled { border-color: #4a4f57; }
+QCheckBox:disabled, QRadioButton:disabled { color: #6b7078; }
+"""
+# (policy, label, explanation) of the date options; see docs/deidentification.md.
+DATE_CHOICES = (
+    ("remove", "Remove dates",
+     "Dates and times are removed. Safest; the time between studies is lost."),
+    ("shift", "Shift dates",
+     ("Every date moves back by the same secret number of days, so the time between "
+      "studies stays true.")),
+    ("keep", "Keep dates",
+     "Real dates and times are kept. Dates can help someone identify the patient."),
+)
+# (settings key, label, explanation) of the retain/clean options, in the order of the docs.
+OPTION_CHOICES = (
+    ("retain_patient_characteristics", "Keep patient characteristics",
+     "Age, sex, height, weight, smoking and pregnancy status are kept."),
+    ("retain_device_identity", "Keep device identity",
+     "Scanner station names and serial numbers are kept."),
+    ("retain_institution_identity", "Keep institution identity",
+     "The hospital's name, address and department are kept."),
+    ("clean_descriptors", "Clean descriptions",
+     ("Study and series descriptions are kept with the names, IDs and dates found "
+      "elsewhere in the file taken out. A name typed only there can survive.")),
+    ("clean_structured_content", "Clean structured reports",
+     "Structured report content is kept, de-identified item by item."),
+    ("retain_uids", "Keep original UIDs",
+     ("Study, series and image UIDs stay as they are; they can be traced back to the "
+      "hospital's archive.")),
+    ("retain_safe_private", "Keep safe private attributes",
+     "Vendor-specific attributes that DICOM lists as safe are kept; all others are removed."),
+)
+
+
+class DeidOptionsForm(QWidget):
+    """Date policy and retain/clean options, each with one line saying what it does.
+
+    Call :meth:`set_values` and :meth:`values` on the GUI thread.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Scoped here so the app style stays untouched wherever the form is embedded.
+        self.setStyleSheet(FORM_STYLE)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+        dates_box = QGroupBox("Dates", self)
+        dates_layout = QVBoxLayout(dates_box)
+        self.date_group = QButtonGroup(self)
+        self.date_buttons: dict[str, QRadioButton] = {}
+        for policy, label, hint in DATE_CHOICES:
+            button = QRadioButton(label, dates_box)
+            self.date_group.addButton(button)
+            self.date_buttons[policy] = button
+            dates_layout.addWidget(button)
+            dates_layout.addWidget(_hint(hint, dates_box))
+        layout.addWidget(dates_box)
+
+        options_box = QGroupBox("Keep or clean (everything else identifying is removed)", self)
+        options_layout = QVBoxLayout(options_box)
+        self.checks: dict[str, QCheckBox] = {}
+        for key, label, hint in OPTION_CHOICES:
+            check = QCheckBox(label, options_box)
+            self.checks[key] = check
+            options_layout.addWidget(check)
+            options_layout.addWidget(_hint(hint, options_box))
+        layout.addWidget(options_box)
+        # Spare height goes below the options, not between a choice and its explanation.
+        layout.addStretch(1)
+        self.set_values(DEID_DEFAULTS)
+
+    def set_values(self, values: Mapping[str, object]) -> None:
+        """Show ``values`` (a ``deid_defaults`` dict); missing keys show their default.
+
+        Unknown keys are ignored, and an unknown date policy shows "remove", the
+        safest one, as the settings do when they load a damaged file.
+        """
+        chosen = {**DEID_DEFAULTS, **{k: v for k, v in values.items() if k in DEID_DEFAULTS}}
+        self.date_buttons.get(str(chosen["dates"]), self.date_buttons["remove"]).setChecked(True)
+        for key, check in self.checks.items():
+            check.setChecked(bool(chosen[key]))
+
+    def values(self) -> dict:
+        """Return the shown options as a ``deid_defaults`` dict (every DEID_DEFAULTS key)."""
+        dates = next(p for p, b in self.date_buttons.items() if b.isChecked())
+        out = {"dates": dates, **{k: c.isChecked() for k, c in self.checks.items()}}
+        return {key: out[key] for key in DEID_DEFAULTS}
+
+
+def _hint(text: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setObjectName("optionHint")
+    label.setWordWrap(True)
+    # Indented under its check box or radio button, so it reads as that option's line.
+    label.setContentsMargins(22, 0, 0, 4)
+    return label
