@@ -21,18 +21,9 @@ from PySide6.QtWidgets import (
 
 from medviewer.services.settings import DEID_DEFAULTS
 
-# Grey explanations under each choice, and tick boxes that read on the dark theme (it
-# draws unchecked ones dark on dark): each tick here decides what leaves the hospital.
+# Grey explanations under each choice.
 FORM_STYLE = """
 QLabel#optionHint { color: #8a8f98; }
-QCheckBox::indicator, QRadioButton::indicator { width: 14px; height: 14px;
-    border: 1px solid #8a8f98; background: #121417; }
-QCheckBox::indicator { border-radius: 3px; }
-QRadioButton::indicator { border-radius: 8px; }
-QCheckBox::indicator:checked, QRadioButton::indicator:checked { background: #2f7dbf;
-    border: 1px solid #9cc8ee; }
-QCheckBox::indicator:disabled, QRadioButton::indicator:disabled { border-color: #4a4f57; }
-QCheckBox:disabled, QRadioButton:disabled { color: #6b7078; }
 """
 # (policy, label, explanation) of the date options; see docs/deidentification.md.
 DATE_CHOICES = (
@@ -73,7 +64,6 @@ class DeidOptionsForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        # Scoped here so the app style stays untouched wherever the form is embedded.
         self.setStyleSheet(FORM_STYLE)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

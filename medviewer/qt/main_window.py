@@ -791,10 +791,24 @@ class MainWindow(QMainWindow):
         from medviewer.qt.pacs_dialog import PacsDialog
 
         if getattr(self, "_pacs_dialog", None) is None:
-            self._pacs_dialog = PacsDialog(self, self.ensure_library)
-            self._pacs_dialog.sig_retrieved.connect(lambda _r: self._after_new_studies())
+            self._pacs_dialog = PacsDialog(self, self.ensure_library,
+                                           current_library=lambda: self.library_path)
+            self._pacs_dialog.sig_retrieved.connect(self._on_pacs_retrieved)
         self._pacs_dialog.show()
         self._pacs_dialog.raise_()
+
+    def _on_pacs_retrieved(self, library_path: str, study_uids: list) -> None:
+        """List the retrieved studies and show the first one."""
+        if library_path != self.library_path:
+            return  # the user opened another library meanwhile
+        self.library_panel.refresh()
+        with Library(library_path) as library:
+            row = library.conn.execute(
+                "SELECT se.id FROM series se JOIN studies st ON st.id = se.study_ref "
+                "WHERE st.study_uid = ? ORDER BY se.id LIMIT 1",
+                (study_uids[0],)).fetchone() if study_uids else None
+        if row is not None:
+            self.open_series(int(row[0]))
 
     def _after_new_studies(self) -> None:
         """List new studies and, if nothing is on screen yet, show the first."""

@@ -20,14 +20,8 @@ from PySide6.QtWidgets import (
 
 from medviewer.pacs import StudyQuery
 
-# Additions to the app style: a message bar whose colour says whether something went
-# wrong, dimmed disabled date fields, and check boxes whose state shows on the dark
-# theme.  (Borders on spin boxes would hide Fusion's arrows: left alone.)
+# Addition to the app style: a message bar whose colour says whether something went wrong.
 DIALOG_STYLE = """
-QSpinBox:disabled, QDateEdit:disabled { color: #5d636b; }
-QCheckBox::indicator { width: 13px; height: 13px; border: 1px solid #6b7078;
-    border-radius: 2px; background: #121417; }
-QCheckBox::indicator:checked { background: #2f7dbf; border-color: #5aa3e0; }
 QLabel#pacsMessage { padding: 6px 8px; border-radius: 3px; }
 QLabel#pacsMessage[level="error"] { background: #4a2222; color: #ffd6cf; }
 QLabel#pacsMessage[level="ok"] { background: #173a26; color: #c4eed3; }

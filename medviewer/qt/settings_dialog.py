@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QHeaderView, QKeySequenceEdit, QLabel, QLineEdit,
-                               QListWidget, QPushButton, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout, QWidget)
+                               QListWidget, QPushButton, QScrollArea, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from medviewer.qt.shortcuts import default_keys, find_conflicts, keys_to_text
 from medviewer.services.settings import LOG_LEVELS, PROVIDER_CHOICES, Settings
@@ -40,7 +40,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, actions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(720, 560)
+        self.resize(760, 640)
         self._settings = copy.deepcopy(settings)
         self._actions = [a for a in actions if a.objectName()]
         layout = QVBoxLayout(self)
@@ -60,8 +60,7 @@ class SettingsDialog(QDialog):
     def _folders_page(self) -> QWidget:
         from medviewer.paths import data_dir, log_dir
 
-        page = QWidget(self)
-        form = QFormLayout(page)
+        page, form = _form_page(self)
         row = QHBoxLayout()
         self.library_folder = QLineEdit(self._settings.library_folder, page)
         self.library_folder.setPlaceholderText(str(data_dir()))
@@ -98,8 +97,7 @@ class SettingsDialog(QDialog):
     def _model_page(self) -> QWidget:
         from medviewer.services.models import bundle_search_paths, find_bundles
 
-        page = QWidget(self)
-        form = QFormLayout(page)
+        page, form = _form_page(self)
         self.default_model = QComboBox(page)
         self.default_model.addItem("The demo model (or the first one found)", "")
         for folder in find_bundles(bundle_search_paths(self._settings.model_folders)):
@@ -122,9 +120,10 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def _provider_note() -> str:
-        from medviewer.inference.providers import available_providers
+        from medviewer.inference.providers import DISPLAY, available_providers
 
-        names = ", ".join(p.replace("ExecutionProvider", "") for p in available_providers())
+        names = ", ".join(DISPLAY.get(p, p.replace("ExecutionProvider", ""))
+                          for p in available_providers())
         return ("This ONNX Runtime build includes: " + names + ". A provider that cannot start "
                 "on this machine (no GPU or driver) falls back to the CPU, and the Model panel "
                 "says why.")
@@ -142,7 +141,12 @@ class SettingsDialog(QDialog):
         self.deid_form.set_values(self._settings.deid_defaults)
         layout.addWidget(self.deid_form)
         layout.addStretch(1)
-        return page
+        # Ten options with explanations: scroll rather than squeeze the explanations.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(page)
+        return scroll
 
     def _shortcuts_page(self) -> QWidget:
         page = QWidget(self)
@@ -247,6 +251,16 @@ class SettingsDialog(QDialog):
         result.shortcuts = {ident: keys for ident, keys in self.assignment().items()
                             if _normalise(keys) != _normalise(defaults.get(ident, ""))}
         return result
+
+
+def _form_page(parent: QWidget) -> tuple[QWidget, QFormLayout]:
+    """Return a page whose form rows keep their height, the spare space left below."""
+    page = QWidget(parent)
+    outer = QVBoxLayout(page)
+    form = QFormLayout()
+    outer.addLayout(form)
+    outer.addStretch(1)
+    return page, form
 
 
 def _normalise(text: str) -> str:
