@@ -1,7 +1,8 @@
 """Where MedViewer keeps its files: the user's data and config folders.
 
-``MEDVIEWER_DATA_DIR`` and ``MEDVIEWER_CONFIG_DIR`` override the platform
-folders; the test suite sets both so tests never touch a user's files.
+``MEDVIEWER_DATA_DIR``, ``MEDVIEWER_CONFIG_DIR`` and ``MEDVIEWER_LOG_DIR``
+override the platform folders; the test suite sets all three so tests never
+touch a user's files.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ def _user_dir(env: str, kind: str) -> Path:
 
 
 def data_dir() -> Path:
-    """Return (and create) the folder for libraries, the demo and logs."""
+    """Return (and create) the folder for libraries and the demo."""
     return _user_dir("MEDVIEWER_DATA_DIR", "data")
 
 
 def config_dir() -> Path:
     """Return (and create) the folder for settings."""
     return _user_dir("MEDVIEWER_CONFIG_DIR", "config")
+
+
+def log_dir() -> Path:
+    """Return (and create) the folder for the log files (platformdirs' user log folder)."""
+    return _user_dir("MEDVIEWER_LOG_DIR", "log")
 
 
 def demo_dir() -> Path:

@@ -21,6 +21,7 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="medviewer-tests-"))
 # Forced, not setdefault: a developer's own MEDVIEWER_* must never leak into the tests.
 os.environ["MEDVIEWER_DATA_DIR"] = str(_SESSION_DIR / "data")
 os.environ["MEDVIEWER_CONFIG_DIR"] = str(_SESSION_DIR / "config")
+os.environ["MEDVIEWER_LOG_DIR"] = str(_SESSION_DIR / "log")
 atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
 
 TESTS_DIR = Path(__file__).resolve().parent

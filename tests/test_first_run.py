@@ -198,3 +198,31 @@ def test_the_provider_preference_reaches_the_model(qtbot, fresh_user):
     # Only the CPU was asked for: with "auto" a GPU would run it, or (without one) the
     # panel would explain why CUDA is not used.
     assert report.provider_label == "CPU" and "CUDA" not in panel.provider.text()
+
+
+@pytest.mark.gui
+def test_help_and_file_menus_open_their_windows(qtbot, fresh_user, tmp_path):
+    from medviewer.qt.app import create_window
+    from medviewer.store import Library
+
+    window = create_window(None)
+    qtbot.addWidget(window)
+    window.show()
+    by_text = {a.text(): a for a in window.actions()}
+    by_text["About MedViewer"].trigger()
+    assert window._about_dialog.isVisible()
+    window._about_dialog.close()
+    by_text["Report a problem\u2026"].trigger()
+    assert window._problem_dialog.isVisible()
+    window._problem_dialog.close()
+    by_text["Query a PACS\u2026"].trigger()
+    assert window._pacs_dialog.isVisible()
+    window._pacs_dialog.close()
+    # No library yet: the export says so instead of opening on nothing.
+    by_text["Export de-identified copy\u2026"].trigger()
+    assert getattr(window, "_deid_dialog", None) is None
+    Library(tmp_path / "lib.sqlite").close()
+    window.open_library(str(tmp_path / "lib.sqlite"))
+    by_text["Export de-identified copy\u2026"].trigger()
+    assert window._deid_dialog.isVisible()
+    window._deid_dialog.close()

@@ -13,6 +13,28 @@ def load_style_sheet() -> str:
     return resources.files("medviewer.resources").joinpath("style.qss").read_text(encoding="utf-8")
 
 
+def forward_qt_messages() -> None:
+    """Send Qt's own warnings to MedViewer's log instead of the terminal.
+
+    Installed by the entry points only: the test suite's Qt plugin installs its own
+    handler to fail tests on Qt warnings, and must keep it.
+    """
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+    qt_log = logging.getLogger("qt")
+    # The offscreen platform (smoke tests, CI) cannot resize or raise native windows: not news.
+    expected = ("does not support propagateSizeHints", "does not support raise")
+
+    def handler(mode, _context, message: str) -> None:
+        if not any(text in message for text in expected):
+            qt_log.log(levels.get(mode, logging.WARNING), message)
+
+    qInstallMessageHandler(handler)
+
+
 def create_window(library: str | None = None):
     """Create (but do not run) the application and main window; return the window.
 
@@ -42,7 +64,11 @@ def run_app(library: str | None = None) -> int:
     """Run the GUI until the window closes; return the exit code."""
     from PySide6.QtWidgets import QApplication
 
-    logging.basicConfig(level=logging.INFO)
+    from medviewer.services.logs import configure_logging
+    from medviewer.services.settings import load_settings
+
+    configure_logging(load_settings().log_level)
+    forward_qt_messages()
     window = create_window(library)
     window.show()
     return QApplication.instance().exec()
@@ -55,8 +81,11 @@ def run_reading(library: str | None, study: str | None, reader: str | None,
 
     from medviewer.qt.reader_study_window import ReaderStudyWindow, ask_reader_name
     from medviewer.services.study_images import LibraryCaseImages, PackageCaseImages
+    from medviewer.services.logs import configure_logging
     from medviewer.study.session import ReadingSession, open_study_db
 
+    configure_logging()
+    forward_qt_messages()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MedViewer")
     app.setStyleSheet(load_style_sheet())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from medviewer.services.settings import Settings, save_settings, user_library_fo
 from medviewer.store.library import Library
 
 LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -282,6 +284,7 @@ class MainWindow(QMainWindow):
         self.welcome.set_recent(self.settings.recent_libraries)
         self.central.setCurrentWidget(self.grid_host)
         self.setWindowTitle(f"MedViewer \u2014 {Path(path).stem}")
+        log.info("library opened: %s", path)
         self.statusBar().showMessage(f"Library {path}", 5000)
         order = self.library_panel.series_order()
         if order:
@@ -413,6 +416,9 @@ class MainWindow(QMainWindow):
         self._after_new_studies()
         text = (f"Imported {report.instances} images ({report.series} series), "
                 f"{report.unchanged} unchanged, {len(report.skipped)} skipped")
+        log.info("import finished: %s", text)
+        for skipped in report.skipped:
+            log.info("skipped %s: %s (%s)", skipped.path, skipped.reason, skipped.detail)
         self.statusBar().showMessage(text, 15000)
         if report.skipped:
             self._show_import_report(report)

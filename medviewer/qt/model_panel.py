@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -10,6 +11,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout,
 
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.models import classify_display_image, find_bundles, store_predictions
+
+log = logging.getLogger(__name__)
 
 
 class ModelPanel(QWidget):
@@ -115,6 +118,8 @@ class ModelPanel(QWidget):
     def _on_loaded(self, runner) -> None:
         self.runner = runner
         report = runner.provider_report()
+        log.info("model %s (sha256 %s) loaded; ONNX Runtime on %s. %s", runner.bundle.name,
+                 runner.bundle.sha256[:12], report.provider_label, report.message)
         # Always say which provider runs, and why a faster one does not.
         self.provider.setText(f"ONNX Runtime on <b>{report.provider_label}</b><br>"
                               f"<span style='color:#c9a227'>{report.message}</span>"

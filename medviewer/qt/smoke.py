@@ -42,8 +42,11 @@ def run_smoke_test(workdir: str | None = None, timeout: float = 300.0, as_json: 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from medviewer.qt.app import create_window
+    from medviewer.qt.app import create_window, forward_qt_messages
+    from medviewer.services.logs import configure_logging
 
+    configure_logging()
+    forward_qt_messages()
     window = create_window(None)
     window.show()
     app = QApplication.instance()
