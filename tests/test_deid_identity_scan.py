@@ -201,6 +201,10 @@ def _leaks(out_dir: Path, identity: dict) -> list[str]:
             continue
         dicom_files += 1
         for key, elem in list(_walk(ds)) + [(e.keyword, e) for e in ds.file_meta]:
+            if elem.VR == "SQ":
+                # Its items are walked element by element; printed whole, a sequence shows
+                # binary offsets as decimal text whose digits can match an ID by chance.
+                continue
             for value in _strings(elem):
                 upper = value.upper()
                 if elem.VR == "UI":
