@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.study or result.package:
             return run_reading(library=result.library, study=result.study, reader=result.reader,
                                package=result.package)
-        return run_app(library=result.library)
+        return run_app(library=result.library, demo_tour=result.demo_tour)
     return result
 
 

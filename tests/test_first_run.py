@@ -226,3 +226,13 @@ def test_help_and_file_menus_open_their_windows(qtbot, fresh_user, tmp_path):
     by_text["Export de-identified copy\u2026"].trigger()
     assert window._deid_dialog.isVisible()
     window._deid_dialog.close()
+
+
+def test_the_readme_demo_command_asks_for_the_demo_tour(tmp_path):
+    from medviewer.cli.main import main as cli_main
+    from medviewer.cli.output import GuiRequest
+
+    request = cli_main(["demo", "--dir", str(tmp_path / "demo")])
+    assert isinstance(request, GuiRequest) and request.demo_tour
+    assert Path(request.library).is_file()
+    assert not cli_main([]).demo_tour  # plain `medviewer` opens the first-run page

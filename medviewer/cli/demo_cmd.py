@@ -28,4 +28,4 @@ def run(args) -> int:
         emit(args.json, {"library": str(library), **counts},
              f"Demo library ready: {library} ({counts['cases']} cases)")
         return 0
-    return GuiRequest(library=str(library))
+    return GuiRequest(library=str(library), demo_tour=True)

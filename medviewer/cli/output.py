@@ -20,6 +20,8 @@ class GuiRequest:
     study: str | None = None
     reader: str | None = None
     package: str | None = None
+    # Open the demo library with one case classified, searched and explained.
+    demo_tour: bool = False
     # Options of ``medviewer smoke-test`` (the first-run path run headless), when asked for.
     smoke_test: dict | None = None
 

@@ -60,8 +60,12 @@ def create_window(library: str | None = None):
     return window
 
 
-def run_app(library: str | None = None) -> int:
-    """Run the GUI until the window closes; return the exit code."""
+def run_app(library: str | None = None, demo_tour: bool = False) -> int:
+    """Run the GUI until the window closes; return the exit code.
+
+    With ``demo_tour`` (``medviewer demo``) the opened demo library shows one case
+    classified, searched and explained, as "Open the demo library" does.
+    """
     from PySide6.QtWidgets import QApplication
 
     from medviewer.services.logs import configure_logging
@@ -71,6 +75,8 @@ def run_app(library: str | None = None) -> int:
     forward_qt_messages()
     window = create_window(library)
     window.show()
+    if demo_tour and window.library_path:
+        window.start_demo_tour()
     return QApplication.instance().exec()
 
 

@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
         self.apply_settings(settings)
         self.demo_tour = None
+        self._demo_clicked = 0.0  # when the user asked for the demo (perf_counter)
         self.importer = TaskRunner(self)
         self.importer.sig_progress.connect(self._on_import_progress)
         self.importer.sig_failed.connect(lambda m, d: (self._end_import(),
@@ -335,11 +336,18 @@ class MainWindow(QMainWindow):
         self.importer.start(lambda state: str(build_demo(state=state)), self._on_demo_built)
 
     def _on_demo_built(self, path: str) -> None:
-        """Open the demo and show one case classified, searched and explained."""
-        from medviewer.qt.demo_tour import DemoTour
-
         self._end_import()
         self.open_library(path)
+        self.start_demo_tour()
+
+    def start_demo_tour(self) -> None:
+        """Show one case of the open demo library classified, searched and explained."""
+        from time import perf_counter
+
+        from medviewer.qt.demo_tour import DemoTour
+
+        if not self._demo_clicked:
+            self._demo_clicked = perf_counter()
         self.demo_tour = DemoTour(self)
         self.demo_tour.sig_step.connect(
             lambda step: self.statusBar().showMessage(f"Demo: {step}\u2026"))
