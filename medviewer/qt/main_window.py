@@ -11,7 +11,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
-from medviewer import __version__
 from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
