@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.apply_settings(settings)
         self.demo_tour = None
         self._demo_clicked = 0.0  # when the user asked for the demo (perf_counter)
+        self._pacs_dialog = None  # one PACS window, kept so a retrieve survives closing it
         self.importer = TaskRunner(self)
         self.importer.sig_progress.connect(self._on_import_progress)
         self.importer.sig_failed.connect(lambda m, d: (self._end_import(),
@@ -119,6 +120,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(model_dock, overlay_dock)
         case_dock.raise_()
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
+        # Similar cases get the larger share of the right column: their thumbnails need it.
+        self.resizeDocks([case_dock, similar_dock], [380, 520], Qt.Vertical)
 
     def _build_central(self) -> None:
         # The first-run page stands in for the viewports until a library is open.
@@ -766,8 +769,6 @@ class MainWindow(QMainWindow):
     # -- settings, problems, other windows ------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
         """Use a (new) set of settings: model folders and provider, shortcuts, log level."""
-        import logging
-
         self.settings = settings
         panel = self.model_panel
         panel.provider_preference = settings.provider_preference
@@ -803,7 +804,7 @@ class MainWindow(QMainWindow):
         """Open the PACS query window (retrieved studies go into the open library)."""
         from medviewer.qt.pacs_dialog import PacsDialog
 
-        if getattr(self, "_pacs_dialog", None) is None:
+        if self._pacs_dialog is None:
             self._pacs_dialog = PacsDialog(self, self.ensure_library,
                                            current_library=lambda: self.library_path)
             self._pacs_dialog.sig_retrieved.connect(self._on_pacs_retrieved)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -63,8 +64,6 @@ class ModelPanel(QWidget):
         layout.addWidget(self.message)
         self.card = QTextBrowser(self)
         self.card.setOpenExternalLinks(False)
-        # Card headings at panel scale: a dock is no place for a 2em title.
-        self.card.document().setDefaultStyleSheet("h1 { font-size: 15px; } h2 { font-size: 13px; }")
         layout.addWidget(self.card, 1)
         self._loader = TaskRunner(self)
         self._classifier = TaskRunner(self)
@@ -125,7 +124,9 @@ class ModelPanel(QWidget):
                               f"<span style='color:#c9a227'>{report.message}</span>"
                               if report.unavailable else
                               f"ONNX Runtime on <b>{report.provider_label}</b>")
-        self.card.setMarkdown(runner.bundle.card_text)
+        # Card headings at panel scale (demoted three levels): a dock is no place for 2em titles.
+        self.card.setMarkdown(re.sub(r"^(#{1,3}) ", lambda m: "#" * (len(m.group(1)) + 3) + " ",
+                                     runner.bundle.card_text, flags=re.MULTILINE))
         self.message.setText("")
         self.classify_button.setEnabled(True)
         self.sig_model_ready.emit(runner)
