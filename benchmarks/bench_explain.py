@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -143,25 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     overhead = ratios["rollout"] - 1.0
     print(f"\nrollout adds {100 * overhead:+.1f} % to inference (target < +10 %): "
           f"{'met' if overhead < 0.10 else 'NOT met'}")
-    print(f"{args.model} @ {args.size}px, {threads} threads, {_cpu_name()}, image 512x512")
+    print(f"{args.model} @ {args.size}px, {threads} threads, {cpu_name()}, image 512x512")
     if args.json:
-        info = {"model": args.model, "size": args.size, "threads": threads, "cpu": _cpu_name(),
+        info = {"model": args.model, "size": args.size, "threads": threads, "cpu": cpu_name(),
                 "python": platform.python_version(), "ms_per_map": median, "fastest_ms": fastest,
                 "ratios": {k: round(v, 3) for k, v in ratios.items()},
                 "samples": {k: [round(v, 2) for v in vs] for k, vs in timings.items()}}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(info, indent=2) + "\n")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

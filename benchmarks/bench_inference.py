@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios[f"{label}: ort_fp32/torch_eager@{batch}"] = results["ort_fp32"][batch] / results["torch_eager"][batch]
             ratios[f"{label}: ort_int8/ort_fp32@{batch}"] = results["ort_int8"][batch] / results["ort_fp32"][batch]
     info = {
-        "model": args.model, "size": args.size, "cpu": _cpu_name(), "load_average": _load(),
+        "model": args.model, "size": args.size, "cpu": cpu_name(), "load_average": _load(),
         "python": platform.python_version(), "torch": torch.__version__, "onnxruntime": ort.__version__,
         "cuda_provider": report.message, "torch_omp_wait_policy": args.omp_wait_policy,
         "images_per_second": figures, "ratios": {k: round(v, 3) for k, v in ratios.items()},
@@ -148,16 +149,6 @@ def _load() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
