@@ -65,3 +65,18 @@ def shared_dicom_samples() -> Path:
         pytest.skip(f"shared DICOM samples not found at {SHARED_DICOM_SAMPLES} "
                     "(they live beside the checkout; see ../shared/data/MANIFEST.md)")
     return SHARED_DICOM_SAMPLES
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_gui_thread(request):
+    """After a Qt test, free its widgets' reference cycles here, on the GUI thread.
+
+    Left to the cyclic garbage collector, they would be freed whenever it next runs,
+    possibly on a worker thread of a later test, where destroying Qt objects makes Qt
+    warn ("Timers cannot be started from another thread") and fails that test.
+    """
+    yield
+    if "qtbot" in request.fixturenames:
+        import gc
+
+        gc.collect()
