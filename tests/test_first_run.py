@@ -52,6 +52,8 @@ def test_a_new_user_sees_the_three_ways_in_and_only_existing_recent_libraries(qt
 
 @pytest.mark.gui
 def test_the_demo_opens_classified_searched_and_explained(qtbot, fresh_user):
+    from PySide6.QtCore import Qt
+
     from medviewer.qt.app import create_window
     from medviewer.store import Library
 
@@ -60,7 +62,7 @@ def test_the_demo_opens_classified_searched_and_explained(qtbot, fresh_user):
     window = create_window(None)
     qtbot.addWidget(window)
     window.show()
-    qtbot.mouseClick(window.welcome.buttons["demo"], __import__("PySide6.QtCore").QtCore.Qt.LeftButton)
+    qtbot.mouseClick(window.welcome.buttons["demo"], Qt.LeftButton)
     qtbot.waitUntil(lambda: window.demo_tour is not None, timeout=120000)
     with qtbot.waitSignal(window.demo_tour.sig_finished, timeout=120000) as done:
         pass

@@ -155,3 +155,14 @@ def test_recent_libraries_most_recent_first_unique_and_capped():
     assert "/lib0.sqlite" not in s.recent_libraries
     s.add_recent(Path("/lib9.sqlite"))
     assert s.recent_libraries[0] == "/lib9.sqlite"
+
+
+def test_deid_defaults_are_the_de_identification_options_defaults():
+    from dataclasses import fields
+
+    from medviewer.deid.options import DeidOptions
+    from medviewer.services.settings import DEID_DEFAULTS
+
+    per_export = {"date_shift_days", "patient_id"}
+    assert DEID_DEFAULTS == {f.name: f.default for f in fields(DeidOptions)
+                             if f.name not in per_export}

@@ -116,7 +116,7 @@ class DemoTour(QObject):
 
     def _load_model(self) -> None:
         panel = self.window.model_panel
-        if panel.runner is None and not panel._loader.busy:
+        if panel.runner is None and not panel.loading:
             panel.load_default()
 
     def _classify(self) -> None:
@@ -127,11 +127,9 @@ class DemoTour(QObject):
     def _index_ready(self) -> bool:
         # A demo built before the model was found has no index: build it once.
         panel = self.window.similar_panel
-        if panel.search_button.isEnabled() and panel.status.text().startswith("Index ready"):
+        if panel.index_state == "ready":
             return True
-        if (panel.index_button.isEnabled() and not self._flags.get("indexing")
-                and not panel.status.text().startswith("Index ready")
-                and panel.index_button.text() != "Rebuild index"):
+        if panel.index_state and panel.index_button.isEnabled() and not self._flags.get("indexing"):
             self._flags["indexing"] = True
             panel.build_index()
         return False

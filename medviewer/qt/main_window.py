@@ -773,8 +773,9 @@ class MainWindow(QMainWindow):
         panel = self.model_panel
         panel.provider_preference = settings.provider_preference
         panel.default_model = settings.default_model
-        panel.model_folders = list(settings.model_folders)
-        panel.refresh_bundles()
+        if panel.model_folders != list(settings.model_folders):
+            panel.model_folders = list(settings.model_folders)
+            panel.refresh_bundles()  # the panel listed the standard folders when it was built
         apply_shortcuts(self.actions(), settings.shortcuts)
         logging.getLogger().setLevel(settings.log_level)
 

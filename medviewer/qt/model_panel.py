@@ -74,6 +74,11 @@ class ModelPanel(QWidget):
         self.classify_button.clicked.connect(self.classify_current)
         self.refresh_bundles()
 
+    @property
+    def loading(self) -> bool:
+        """Whether a bundle is being loaded now."""
+        return self._loader.busy
+
     def refresh_bundles(self) -> None:
         """List the bundles found in the models folders."""
         from medviewer.services.models import bundle_search_paths

@@ -91,12 +91,13 @@ class SimilarCasesPanel(QWidget):
     sig_open_case = Signal(object)
     sig_open_case_id = Signal(int)
     sig_results = Signal(object)
-    sig_index_status = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library_path: str | None = None
         self.runner = None  # ModelRunner from the model panel
+        # The last index status read ("ready", "stale", "missing", ...; "" before any read).
+        self.index_state = ""
         self.case_provider = None
         self.searcher = None
         self.result = None
@@ -176,6 +177,7 @@ class SimilarCasesPanel(QWidget):
         """Use a library (its index is checked again)."""
         self.library_path = path
         self.searcher = None
+        self.index_state = ""
         self._fill_filters()
         self.check_index()
 
@@ -183,6 +185,7 @@ class SimilarCasesPanel(QWidget):
         """Use a loaded ModelRunner."""
         self.runner = runner
         self.searcher = None
+        self.index_state = ""
         self.check_index()
 
     def _fill_filters(self) -> None:
@@ -226,7 +229,7 @@ class SimilarCasesPanel(QWidget):
         self.index_button.setEnabled(True)
         self.search_button.setEnabled(ready or status.state == "stale")
         self.map_button.setEnabled(ready or status.state == "stale")
-        self.sig_index_status.emit(status)
+        self.index_state = status.state
 
     def build_index(self) -> None:
         """Build or update the index in the background (progress, cancel by rebuilding)."""

@@ -17,8 +17,10 @@ SETTINGS_VERSION = 2
 MAX_RECENT = 8
 PROVIDER_CHOICES = ("auto", "cuda", "tensorrt", "coreml", "directml", "cpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING")
-# De-identification options a user may set as defaults (DeidOptions fields, minus the
-# per-export ones: a date shift and a replacement patient ID belong to one export).
+# De-identification options a user may set as defaults: DeidOptions' fields and defaults,
+# minus the per-export ones (a date shift and a replacement patient ID belong to one export).
+# Spelled out rather than read from DeidOptions, whose package pulls pydicom and numpy into
+# every start-up; tests/test_settings.py keeps the two in step.
 DEID_DEFAULTS = {
     "dates": "remove",
     "retain_device_identity": False,
