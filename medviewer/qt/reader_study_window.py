@@ -123,8 +123,7 @@ class ReaderStudyWindow(QMainWindow):
         self.window: Window | None = None
         self.setWindowTitle(f"Reader study \u2014 {session.reader}")
         self.resize(1500, 950)
-        self._runner = TaskRunner(self)
-        self._runner.sig_failed.connect(lambda m, d: self.status.setText(f"Image failed: {m}"))
+        self._runner = TaskRunner(self, message=lambda m: self.status.setText(f"Image failed: {m}"))
         self._build()
         self._show_query()
 

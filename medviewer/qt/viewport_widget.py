@@ -9,6 +9,7 @@ Window/level is applied by pyqtgraph's levels with the DICOM LINEAR formula
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -28,6 +29,8 @@ from medviewer.store.library import InstanceRow, SeriesRow
 GREY_LUT = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 INVERTED_LUT = GREY_LUT[::-1].copy()
 MEASURE_PEN = pg.mkPen(QColor(255, 214, 10), width=2)
+
+log = logging.getLogger(__name__)
 
 
 class ViewportWidget(QWidget):
@@ -66,7 +69,7 @@ class ViewportWidget(QWidget):
         self.state.connect("index_changed", lambda index: self._show_plane())
         self.state.connect("window_changed", lambda window: self._apply_window())
         self.state.connect("transform_changed", self._show_plane)
-        self._decoder.sig_failed.connect(self._on_decode_failed)
+        self._decoder.sig_errored.connect(self._on_decode_failed)
 
     # -- construction -----------------------------------------------------------------------
     def _build(self) -> None:
@@ -256,10 +259,15 @@ class ViewportWidget(QWidget):
             self.image_item.setLevels(linear_levels(self.state.window))
             self._update_corners()
 
-    def _on_decode_failed(self, message: str, detail: str) -> None:
+    def _on_decode_failed(self, exc: Exception) -> None:
+        from medviewer.errors import MedViewerError
+        from medviewer.qt.workers import error_detail
+
+        if not isinstance(exc, MedViewerError):  # a decoder bug, not a bad file: keep the trace
+            log.error("decoding failed unexpectedly\n%s", error_detail(exc))
         self.image_item.clear()
         self._frame = None
-        self.message.setText(f"This image cannot be shown:\n{message}")
+        self.message.setText(f"This image cannot be shown:\n{exc}")
         self.message.show()
 
     # -- interaction ----------------------------------------------------------------------------
