@@ -94,11 +94,4 @@ def showcase_case(library) -> int | None:
     library : Library
         An open library (normally the demo library).
     """
-    row = library.conn.execute(
-        "SELECT c.id FROM cases c JOIN instances i ON i.id = c.instance_ref "
-        "JOIN series s ON s.id = i.series_ref "
-        "LEFT JOIN labels l ON l.case_ref = c.id AND l.source = 'dataset' "
-        "AND l.name != 'No Finding' "
-        "WHERE s.modality IN ('DX', 'CR') GROUP BY c.id "
-        "ORDER BY COUNT(l.name) DESC, c.id LIMIT 1").fetchone()
-    return None if row is None else int(row[0])
+    return library.most_labelled_case(("DX", "CR"), source="dataset", ignore=("No Finding",))

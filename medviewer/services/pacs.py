@@ -126,10 +126,7 @@ def echo(name: str, config_path: ConfigPath = None) -> EchoResult:
 # -- query ------------------------------------------------------------------------------------
 def library_instances(library: Library, study_uid: str) -> set[str]:
     """Return the SOP Instance UIDs the library holds for a study."""
-    rows = library.conn.execute(
-        "SELECT i.sop_uid FROM instances i JOIN series se ON se.id = i.series_ref JOIN "
-        "studies st ON st.id = se.study_ref WHERE st.study_uid = ?", (study_uid,))
-    return {r[0] for r in rows}
+    return library.study_sop_uids(study_uid)
 
 
 def query(name: str, study_query: StudyQuery, *, library: Library | None = None,

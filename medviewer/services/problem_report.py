@@ -60,6 +60,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from medviewer.store.identifiers import iter_identifiers, open_read_only
+
 REDACTED = "[redacted]"
 MAX_LOG_CHARS = 2_000_000
 # Distributions whose versions go into environment.json (first found of each group).
@@ -189,21 +191,6 @@ class LibraryIdentifiers:
     problems: list[str] = field(default_factory=list)
 
 
-_LIBRARY_QUERIES = (
-    ("names", "SELECT name FROM patients"),
-    ("ids", "SELECT patient_id FROM patients"),
-    ("dates", "SELECT birth_date FROM patients"),
-    ("ids", "SELECT accession FROM studies"),
-    # Only UIDs that rule 4 misses (too short, odd root, not digits and dots): a library of a
-    # million instances would otherwise fill memory with strings rule 4 catches anyway.
-    *[("ids", (f"SELECT {column} FROM {table} WHERE length({column}) < {_MIN_UID_CHARS} "
-               f"OR NOT ({column} GLOB '[12].*') OR {column} GLOB '*[^0-9.]*' "
-               f"OR NOT ({column} GLOB '*.*.*')"))
-      for table, column in (("studies", "study_uid"), ("series", "series_uid"),
-                            ("instances", "sop_uid"))],
-)
-
-
 def read_library_identifiers(library_path: str | os.PathLike) -> LibraryIdentifiers:
     """Read every patient name, ID, birth date, accession number and odd UID of a library.
 
@@ -217,25 +204,18 @@ def read_library_identifiers(library_path: str | os.PathLike) -> LibraryIdentifi
                               "identifiers could not be masked by name")
         return found
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        conn = open_read_only(path)
     except sqlite3.Error as exc:
         found.problems.append(f"the library could not be opened ({exc})")
         return found
     try:
-        for kind, sql in _LIBRARY_QUERIES:
-            try:
-                for (value,) in conn.execute(sql):
-                    if not value:
-                        continue
-                    value = str(value).strip()
-                    if kind == "names":
-                        found.names.add(value)
-                    elif kind == "dates":
-                        found.values.update(_birth_date_forms(value))
-                    elif len(value) >= 3:
-                        found.values.add(value)
-            except sqlite3.Error as exc:
-                found.problems.append(f"could not read the library ({exc})")
+        for kind, value in iter_identifiers(conn, _MIN_UID_CHARS, found.problems):
+            if kind == "names":
+                found.names.add(value)
+            elif kind == "dates":
+                found.values.update(_birth_date_forms(value))
+            elif len(value) >= 3:
+                found.values.add(value)
     finally:
         conn.close()
     return found
