@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from medviewer import paths
-from medviewer.services import settings as settings_module
 from medviewer.services.settings import (
     MAX_RECENT,
     SETTINGS_VERSION,
@@ -134,7 +133,9 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(settings_module.os, "replace", crash)
+    from medviewer import fileio
+
+    monkeypatch.setattr(fileio.os, "replace", crash)  # settings write through fileio
     with pytest.raises(OSError):
         save_settings(Settings(layout="2x2"), path)
     assert path.read_text() == before  # the old file is whole

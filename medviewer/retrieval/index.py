@@ -421,7 +421,7 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
                            seconds=round(time.perf_counter() - started, 3))
     todo = [catalog.get(i) for i in plan.added + plan.changed]
     new_vecs, new_ids, new_keys, failed = _embed_cases(todo, embedder, load_image, batch_size,
-                                                       _SubState(state, 0.0, 0.8))
+                                                       state.child(0.0, 0.8))
     drop = set(plan.removed) | set(plan.changed)
     keep = np.array([int(i) not in drop for i in ids0.tolist()], bool)
     vectors = np.concatenate([np.asarray(vecs0[keep], np.float32),
@@ -438,11 +438,11 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     params = params or (ann.AnnParams.from_dict(old[0].params) if old is not None else ann.AnnParams())
     state.check()
     structure, how = _structure_for(old, resolved, embedder.metric, keep, vectors, len(ids0), params,
-                                    _SubState(state, 0.8, 0.9))
+                                    state.child(0.8, 0.9))
     recall = None
     if resolved != "exact" and len(vectors):
         recall = ann.tune_and_measure(structure, vectors, resolved, embedder.metric, params,
-                                      state=_SubState(state, 0.9, 0.97)).to_dict()
+                                      state=state.child(0.9, 0.97)).to_dict()
     manifest = store.Manifest(
         model_sha256=embedder.identity, model_name=embedder.name, metric=embedder.metric,
         kind=resolved, requested_kind=requested, count=len(ids), dim=embedder.dim,
@@ -460,26 +460,6 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
         unreadable=[{"case": f["case"], "path": f["path"], "reason": f["reason"]} for f in failed],
         structure=how, full_rebuild_reason=reason, recall=recall,
         seconds=round(time.perf_counter() - started, 3))
-
-
-class _SubState:
-    """Map a step's progress 0..1 onto ``lo..hi`` of the whole task; share its cancel flag."""
-
-    def __init__(self, parent: TaskState, lo: float, hi: float) -> None:
-        self.parent, self.lo, self.hi = parent, lo, hi
-
-    def set_progress(self, fraction: float, status: str | None = None) -> None:
-        """Record the step's progress as the task's."""
-        self.parent.set_progress(self.lo + (self.hi - self.lo) * min(1.0, max(0.0, fraction)), status)
-
-    def check(self) -> None:
-        """Raise TaskCancelled when the task was cancelled."""
-        self.parent.check()
-
-    @property
-    def cancel_requested(self) -> bool:
-        """Whether cancellation was requested."""
-        return self.parent.cancel_requested
 
 
 def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from medviewer.fileio import atomic_write_json, sha256_file
 from medviewer.retrieval.errors import (
     IndexCorruptError,
     IndexMismatchError,
@@ -193,7 +194,7 @@ def check_files(manifest: Manifest, folder: Path, verify: str = "auto") -> None:
         if size != int(info["size"]):
             raise IndexCorruptError(f"{name} has {size} bytes, the manifest records {info['size']}",
                                     path=folder)
-        if checksum and _sha256(path) != info["sha256"]:
+        if checksum and sha256_file(path) != info["sha256"]:
             raise IndexCorruptError(f"{name} has changed since it was written (sha256 differs)",
                                     path=folder)
 
@@ -262,7 +263,7 @@ def write_index(folder: Path, manifest: Manifest, embeddings: np.ndarray, ids: n
 
             faiss.write_index(structure, str(tmp / STRUCTURE))
         for path in sorted(tmp.iterdir()):
-            files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+            files[path.name] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
         manifest.files = files
         manifest.updated_at = now()
         # The manifest is written last: a folder without one is an unfinished write.
@@ -293,18 +294,4 @@ def remove_index(folder: Path) -> bool:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    atomic_write_json(path, data)

@@ -47,6 +47,7 @@ shows exactly what will be saved before anything is written.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from medviewer.fileio import atomic_write_bytes
 from medviewer.store.identifiers import iter_identifiers, open_read_only
 
 REDACTED = "[redacted]"
@@ -709,19 +711,15 @@ def default_report_name(now: dt.datetime | None = None) -> str:
 def write_report(report: ProblemReport, out_path: str | os.PathLike) -> Path:
     """Save the report as a zip of its text files; return the path (``.zip`` added if missing).
 
-    Written to a temporary file first and renamed, so a failure never leaves half a zip.
+    Made in memory and written atomically, so a failure never leaves half a zip.
     """
     out = Path(out_path)
     if out.suffix.lower() != ".zip":
         out = out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, text in report_files(report).items():
-                archive.writestr(name, text.encode("utf-8"))
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in report_files(report).items():
+            archive.writestr(name, text.encode("utf-8"))
+    atomic_write_bytes(out, buffer.getvalue())
     return out

@@ -7,10 +7,10 @@ rename), so a crash while saving never leaves a half-written file.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from medviewer.fileio import atomic_write_json
 from medviewer.paths import config_dir
 
 SETTINGS_VERSION = 2
@@ -138,6 +138,4 @@ def load_settings(path: Path | None = None) -> Settings:
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write settings atomically."""
     path = path or settings_path()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, asdict(settings))
