@@ -167,3 +167,10 @@ def test_deid_defaults_are_the_de_identification_options_defaults():
     per_export = {"date_shift_days", "patient_id"}
     assert DEID_DEFAULTS == {f.name: f.default for f in fields(DeidOptions)
                              if f.name not in per_export}
+    # The registry the form and the CLI read names the same options and date policies.
+    from medviewer.deid.options import DATE_POLICIES
+    from medviewer.services.deid_choices import DATE_CHOICES, OPTION_CHOICES
+
+    assert tuple(c.policy for c in DATE_CHOICES) == DATE_POLICIES
+    assert {c.field for c in OPTION_CHOICES} == set(DEID_DEFAULTS) - {"dates"}
+    assert len({c.flag for c in OPTION_CHOICES}) == len(OPTION_CHOICES)
