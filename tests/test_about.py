@@ -208,3 +208,21 @@ def test_about_dialog(qtbot, fresh_components):
         dialog.provenance.toPlainText()
     dialog.copy_button.click()
     assert QGuiApplication.clipboard().text() == components_text()
+
+
+def test_the_shipped_packages_are_the_runtime_dependencies_of_pyproject():
+    """One list of shipped packages (About box, problem reports) tied to pyproject.toml."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from medviewer.services.about import RUNTIME_FALLBACK, SHIPPED_PACKAGES
+    from medviewer.services.problem_report import PACKAGES
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    declared = {re.split(r"[<>=!;\[ ]", d, maxsplit=1)[0].lower()
+                for d in pyproject["project"]["dependencies"]}
+    assert set(RUNTIME_FALLBACK) == declared
+    assert {group[0] for group in SHIPPED_PACKAGES} <= declared | {"onnxruntime-gpu"}
+    # Problem reports record every shipped package but Qt (reported on its own line).
+    assert {g[0] for g in PACKAGES} == {g[0] for g in SHIPPED_PACKAGES} - {"pyside6-essentials"}

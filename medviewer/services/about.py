@@ -63,12 +63,22 @@ KNOWN = {
     "humanfriendly": ("MIT", "https://humanfriendly.readthedocs.io"),
     "python": ("PSF-2.0", "https://www.python.org"),
 }
-# MedViewer's own runtime dependencies, for builds where its metadata is missing (pyproject.toml).
-RUNTIME_FALLBACK = (
-    "numpy", "pydicom", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
-    "pyjpegls", "pillow", "pyside6-essentials", "pyqtgraph", "onnxruntime-gpu", "onnxruntime",
-    "faiss-cpu", "platformdirs", "pynetdicom", "scipy", "scikit-learn",
+# The packages MedViewer ships: its runtime dependencies as pyproject.toml names them (one
+# entry per need, with the distributions that can fill it, the usual one first).  The About
+# box falls back on it where the metadata is missing; problem reports record their versions;
+# tests/test_about.py ties it to pyproject.toml.
+SHIPPED_PACKAGES: tuple[tuple[str, ...], ...] = (
+    ("numpy",), ("pydicom",), ("pylibjpeg",), ("pylibjpeg-libjpeg",), ("pylibjpeg-openjpeg",),
+    ("pylibjpeg-rle",), ("pyjpegls",), ("pillow",), ("pyside6-essentials", "pyside6"),
+    ("pyqtgraph",), ("onnxruntime-gpu", "onnxruntime"), ("faiss-cpu", "faiss-gpu"),
+    ("platformdirs",), ("pynetdicom",), ("scipy",), ("scikit-learn",),
 )
+# Distributions that fill a need in place of the one pyproject.toml names, never listed there.
+_ALTERNATES_ONLY = {"pyside6", "faiss-gpu"}
+# MedViewer's own runtime dependencies, for builds where its metadata is missing.
+RUNTIME_FALLBACK = tuple(name for group in SHIPPED_PACKAGES for name in group
+                         if name not in _ALTERNATES_ONLY)
+QT_PACKAGES = ("pyside6-essentials", "pyside6", "shiboken6")
 # Classifier names -> SPDX ids, for distributions that state their licence only that way.
 _CLASSIFIERS = {
     "MIT License": "MIT",

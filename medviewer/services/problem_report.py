@@ -62,18 +62,14 @@ from pathlib import Path
 from typing import Any
 
 from medviewer.fileio import atomic_write_bytes
+from medviewer.services.about import QT_PACKAGES, SHIPPED_PACKAGES
 from medviewer.store.identifiers import iter_identifiers, open_read_only
 
 REDACTED = "[redacted]"
 MAX_LOG_CHARS = 2_000_000
-# Distributions whose versions go into environment.json (first found of each group).
-PACKAGES = (
-    ("numpy",), ("pydicom",), ("onnxruntime-gpu", "onnxruntime"), ("faiss-cpu", "faiss-gpu"),
-    ("pyqtgraph",), ("pynetdicom",), ("platformdirs",), ("scipy",), ("scikit-learn",),
-    ("pillow",), ("pylibjpeg",), ("pylibjpeg-libjpeg",), ("pylibjpeg-openjpeg",),
-    ("pylibjpeg-rle",), ("pyjpegls",),
-)
-QT_PACKAGES = ("PySide6-Essentials", "PySide6", "shiboken6")
+# Distributions whose versions go into environment.json (first found of each group): the
+# shipped packages, Qt apart (it has its own entry).
+PACKAGES = tuple(group for group in SHIPPED_PACKAGES if group[0] not in QT_PACKAGES)
 
 # -- rule 1: identifying DICOM attributes ----------------------------------------------------
 _TAG_ELEMENTS = {
