@@ -1,4 +1,9 @@
-"""The main window: library browser, viewport grid, case panel, menus and shortcuts."""
+"""The main window: docks (library, case, model, similar cases, overlays), viewport grid, status.
+
+Menus live in :mod:`medviewer.qt.main_menus`, the other windows in
+:mod:`medviewer.qt.main_dialogs` and the viewing commands in
+:mod:`medviewer.qt.viewer_commands`; the app's state is the :class:`Session`.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,18 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
-from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
 from medviewer.qt.case_panel import CasePanel
-from medviewer.qt.dialogs import ShortcutSheetDialog
 from medviewer.qt.library_panel import LibraryPanel
+from medviewer.qt.main_dialogs import WindowDialogsMixin
+from medviewer.qt.main_menus import build_menus, shortcut_rows as action_rows
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.overlay_panel import OverlayPanel
-from medviewer.qt.shortcuts import action_id, apply_shortcuts
+from medviewer.qt.shortcuts import apply_shortcuts
 from medviewer.qt.similar_panel import SimilarCasesPanel
-from medviewer.qt.study_menu import ReaderStudyMenu
+from medviewer.qt.viewer_commands import ViewerCommandsMixin
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.welcome import WelcomePage
 from medviewer.qt.workers import TaskRunner
@@ -33,7 +37,7 @@ LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
     """The viewer's main window: layout, docks and menus over one :class:`Session`.
 
     The session holds the app's state (library, model, images on screen, results);
@@ -61,7 +65,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_central()
         self._build_status()
-        self._build_actions()
+        build_menus(self)
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
         self.apply_settings(settings)
         self.demo_tour = None
@@ -79,48 +83,37 @@ class MainWindow(QMainWindow):
         return self.session.library_path
 
     # -- construction -----------------------------------------------------------------------
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
     def _build_docks(self) -> None:
-        session = self.session
+        session, right = self.session, Qt.RightDockWidgetArea
         self.library_panel = LibraryPanel(session, self)
         self.library_panel.sig_series_chosen.connect(self.open_series)
-        dock = QDockWidget("Library", self)
-        dock.setObjectName("libraryDock")
-        dock.setWidget(self.library_panel)
-        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
-        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
-        self.library_dock = dock
+        self.library_dock = self._dock("Library", "libraryDock", self.library_panel,
+                                       Qt.LeftDockWidgetArea)
+        self.library_dock.setFeatures(QDockWidget.DockWidgetMovable
+                                      | QDockWidget.DockWidgetFloatable)
         self.case_panel = CasePanel(session, self)
-        case_dock = QDockWidget("Case", self)
-        case_dock.setObjectName("caseDock")
-        case_dock.setWidget(self.case_panel)
-        self.addDockWidget(Qt.RightDockWidgetArea, case_dock)
-        self.case_dock = case_dock
+        self.case_dock = self._dock("Case", "caseDock", self.case_panel, right)
         self.model_panel = ModelPanel(session, self)
-        model_dock = QDockWidget("Model", self)
-        model_dock.setObjectName("modelDock")
-        model_dock.setWidget(self.model_panel)
-        self.addDockWidget(Qt.RightDockWidgetArea, model_dock)
-        self.model_dock = model_dock
+        self.model_dock = self._dock("Model", "modelDock", self.model_panel, right)
         self.similar_panel = SimilarCasesPanel(session, self)
         self.similar_panel.sig_open_case.connect(self.open_result_beside)
         self.similar_panel.sig_open_case_id.connect(self.open_case)
-        similar_dock = QDockWidget("Similar cases", self)
-        similar_dock.setObjectName("similarDock")
-        similar_dock.setWidget(self.similar_panel)
-        self.addDockWidget(Qt.RightDockWidgetArea, similar_dock)
-        self.similar_dock = similar_dock
+        self.similar_dock = self._dock("Similar cases", "similarDock", self.similar_panel, right)
         self.overlay_panel = OverlayPanel(session, self)
-        overlay_dock = QDockWidget("Overlays", self)
-        overlay_dock.setObjectName("overlayDock")
-        overlay_dock.setWidget(self.overlay_panel)
-        self.addDockWidget(Qt.RightDockWidgetArea, overlay_dock)
-        self.overlay_dock = overlay_dock
-        self.tabifyDockWidget(case_dock, model_dock)
-        self.tabifyDockWidget(model_dock, overlay_dock)
-        case_dock.raise_()
-        self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
+        self.overlay_dock = self._dock("Overlays", "overlayDock", self.overlay_panel, right)
+        self.tabifyDockWidget(self.case_dock, self.model_dock)
+        self.tabifyDockWidget(self.model_dock, self.overlay_dock)
+        self.case_dock.raise_()
+        self.resizeDocks([self.library_dock, self.case_dock], [330, 330], Qt.Horizontal)
         # Similar cases get the larger share of the right column: their thumbnails need it.
-        self.resizeDocks([case_dock, similar_dock], [380, 520], Qt.Vertical)
+        self.resizeDocks([self.case_dock, self.similar_dock], [380, 520], Qt.Vertical)
 
     def _build_central(self) -> None:
         # The first-run page stands in for the viewports until a library is open.
@@ -164,112 +157,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().showMessage("Ready")
-
-    def _action(self, menu, text: str, slot, keys=None, checkable=False, group="") -> QAction:
-        action = QAction(text, self)
-        if keys:
-            sequences = [QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])]
-            action.setShortcuts(sequences)
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        action.setProperty("group", group or menu.title().replace("&", ""))
-        # A stable id (e.g. "image.next-image") keys the user's shortcut changes.
-        action.setObjectName(action_id(action))
-        action.setProperty("default_keys", [s.toString() for s in action.shortcuts()])
-        menu.addAction(action)
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open library\u2026", self.choose_library, "Ctrl+O")
-        self._action(file_menu, "New library\u2026", self.new_library, "Ctrl+N")
-        self._action(file_menu, "Import folder\u2026", self.choose_import_folder, "Ctrl+I")
-        self._action(file_menu, "Import files\u2026", self.choose_import_files, "Ctrl+Shift+I")
-        self.recent_menu = file_menu.addMenu("Recent libraries")
-        self._fill_recent()
-        self._action(file_menu, "Query a PACS\u2026", self.show_pacs, "Ctrl+Shift+P")
-        self._action(file_menu, "Open the demo library", self.open_demo)
-        file_menu.addSeparator()
-        self._action(file_menu, "Export de-identified copy\u2026", self.export_deidentified,
-                     "Ctrl+E")
-        file_menu.addSeparator()
-        self._action(file_menu, "Settings\u2026", self.show_settings, "Ctrl+,")
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, "Ctrl+Q")
-
-        image = bar.addMenu("&Image")
-        self._action(image, "Next image", lambda: self._on_active(lambda v: v.state.step(1)),
-                     ["Down", "PgDown"])
-        self._action(image, "Previous image", lambda: self._on_active(lambda v: v.state.step(-1)),
-                     ["Up", "PgUp"])
-        self._action(image, "First image", lambda: self._on_active(lambda v: v.state.set_index(0)),
-                     "Home")
-        self._action(image, "Last image",
-                     lambda: self._on_active(lambda v: v.state.set_index(len(v.state.planes) - 1)),
-                     "End")
-        self._action(image, "Next series", lambda: self.step_series(1), "Right")
-        self._action(image, "Previous series", lambda: self.step_series(-1), "Left")
-        self.cine_action = self._action(image, "Play / pause cine", self.toggle_cine, "Space",
-                                        checkable=True)
-        image.addSeparator()
-        for key, name in PRESET_KEYS.items():
-            self._action(image, f"Window: {PRESETS[name].name}",
-                         lambda _c=False, n=name: self.apply_preset(n), key)
-        self._action(image, "Window: radiograph / auto", lambda: self.apply_preset("auto"), "6")
-        self._action(image, "Window: from the header", lambda: self.apply_preset("header"), "0")
-        image.addSeparator()
-        self._action(image, "Invert", lambda: self._on_active(lambda v: v.state.toggle_invert()), "I")
-        self._action(image, "Rotate clockwise", lambda: self._on_active(lambda v: v.state.rotate(90)),
-                     "R")
-        self._action(image, "Rotate anticlockwise",
-                     lambda: self._on_active(lambda v: v.state.rotate(-90)), "Shift+R")
-        self._action(image, "Flip horizontally",
-                     lambda: self._on_active(lambda v: v.state.flip(True)), "H")
-        self._action(image, "Flip vertically",
-                     lambda: self._on_active(lambda v: v.state.flip(False)), "V")
-        self._action(image, "Zoom in", lambda: self._on_active(lambda v: v.zoom(0.8)), ["+", "="])
-        self._action(image, "Zoom out", lambda: self._on_active(lambda v: v.zoom(1.25)), "-")
-        self._action(image, "Fit to window", lambda: self._on_active(lambda v: v.fit()), "F")
-        self._action(image, "Reset view", self.reset_view, "Ctrl+R")
-
-        tools = bar.addMenu("&Tools")
-        self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
-        self._action(tools, "Measure length", lambda: self.set_tool("length"), "L")
-        self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
-        self._action(tools, "Search similar cases in a region (drag)",
-                     lambda: self.set_tool("region"), "G")
-        self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
-        self._action(tools, "Clear measurements",
-                     lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
-        tools.addSeparator()
-        self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
-
-        view = bar.addMenu("&View")
-        for name, key in (("1x1", "Ctrl+1"), ("1x2", "Ctrl+2"), ("2x2", "Ctrl+3")):
-            self._action(view, f"Layout {name}", lambda _c=False, n=name: self.set_layout(n), key)
-        self.sync_action = self._action(view, "Synchronise scrolling", self.toggle_sync, "S",
-                                        checkable=True)
-        self.sync_action.setChecked(True)
-        view.addSeparator()
-        self.hide_action = self._action(view, "Hide identifying text", self.toggle_identifying,
-                                        "A", checkable=True)
-        self.hide_action.setChecked(self.settings.hide_identifying_text)
-        self.corner_action = self._action(view, "Show corner text", self.toggle_corner_text, "C",
-                                          checkable=True)
-        self.corner_action.setChecked(self.settings.show_corner_text)
-        self._action(view, "Full screen", self.toggle_full_screen, "F11")
-
-        self.study_menu = ReaderStudyMenu(self)
-
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "Keyboard and mouse\u2026", self.show_shortcuts, ["F1", "?"])
-        help_menu.addSeparator()
-        self._action(help_menu, "Report a problem\u2026", self.report_problem)
-        self._action(help_menu, "Open the log folder", self.open_log_folder)
-        help_menu.addSeparator()
-        self._action(help_menu, "About MedViewer", self.show_about)
 
     # -- library ------------------------------------------------------------------------------
     def open_library(self, path: str) -> None:
@@ -552,7 +439,7 @@ class MainWindow(QMainWindow):
         self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()])
 
     def _visible_viewports(self) -> list[ViewportWidget]:
-        rows, cols = LAYOUTS[self.settings.layout]
+        rows, cols = LAYOUTS.get(getattr(self.settings, "layout", "1x1"), (1, 1))
         return self.viewports[: rows * cols]
 
     def set_active(self, viewport: ViewportWidget) -> None:
@@ -560,14 +447,9 @@ class MainWindow(QMainWindow):
         self.active = viewport
         self.session.set_active(self.viewports.index(viewport))
         for v in self.viewports:
-            v.setProperty("active", v is viewport and len(self._visible_viewports_safe()) > 1)
+            v.setProperty("active", v is viewport and len(self._visible_viewports()) > 1)
             v.style().unpolish(v)
             v.style().polish(v)
-
-    def _visible_viewports_safe(self) -> list[ViewportWidget]:
-        layout = getattr(self.settings, "layout", "1x1")
-        rows, cols = LAYOUTS.get(layout, (1, 1))
-        return self.viewports[: rows * cols]
 
     def set_layout(self, name: str) -> None:
         """Show 1x1, 1x2 or 2x2 viewports."""
@@ -587,140 +469,11 @@ class MainWindow(QMainWindow):
         else:
             self.set_active(self.active)
 
-    def _on_active(self, fn) -> None:
-        if self.active is not None and self.active.state.planes:
-            fn(self.active)
-
-    def step_series(self, delta: int) -> None:
-        """Open the next or previous series of the library in the active viewport."""
-        order = self.library_panel.series_order()
-        if not order:
-            return
-        current = getattr(self.active, "series_id", None)
-        index = order.index(current) + delta if current in order else 0
-        if 0 <= index < len(order):
-            self.open_series(order[index])
-
-    def apply_preset(self, name: str) -> None:
-        """Apply a window preset (``auto`` and ``header`` are computed per image)."""
-        viewport = self.active
-        if viewport is None or viewport.state.current is None:
-            return
-        image = self.cache.peek(viewport.state.current.instance.location)
-        if image is None or image.is_color:
-            return
-        frame = image.frames[viewport.state.current.frame]
-        if name == "auto":
-            window = auto_window(frame)
-        elif name == "header":
-            from medviewer.display.render import initial_window
-
-            window = initial_window(image, viewport.state.current.frame)
-        else:
-            window = PRESETS[name]
-        viewport.state.set_window(window)
-
-    def reset_view(self) -> None:
-        """Reset window, rotation, flips, inversion and zoom of the active viewport."""
-        viewport = self.active
-        if viewport is None or viewport.state.current is None:
-            return
-        viewport.state.reset_transform()
-        self.apply_preset("header")
-        viewport.fit()
-
-    def set_tool(self, tool: str) -> None:
-        """Choose the left-drag tool for every viewport."""
-        for viewport in self.viewports:
-            viewport.set_tool(tool)
-        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI",
-                 "region": "Region search (drag a rectangle)"}
-        self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
-
-    def toggle_cine(self) -> None:
-        """Play or pause the active stack."""
-        if self.cine.isActive():
-            self.cine.stop()
-        else:
-            self.cine.start(int(1000 / max(1, self.settings.cine_fps)))
-        self.cine_action.setChecked(self.cine.isActive())
-
-    def _cine_step(self) -> None:
-        viewport = self.active
-        if viewport is None or len(viewport.state.planes) < 2:
-            return
-        nxt = viewport.state.index + 1
-        viewport.state.set_index(0 if nxt >= len(viewport.state.planes) else nxt)
-
-    def toggle_sync(self) -> None:
-        """Synchronise scrolling between viewports, or not."""
-        self.scroll_sync.enabled = self.sync_action.isChecked()
-
-    def toggle_identifying(self) -> None:
-        """Hide or show patient-identifying text (corner text and library)."""
-        hide = self.hide_action.isChecked()
-        self.settings.hide_identifying_text = hide
-        for viewport in self.viewports:
-            viewport.hide_identifying = hide
-            viewport._update_corners()
-        self.library_panel.hide_identifying = hide
-        self.library_panel.refresh()
-        save_settings(self.settings)
-
-    def toggle_corner_text(self) -> None:
-        """Show or hide all corner text."""
-        self.settings.show_corner_text = self.corner_action.isChecked()
-        for viewport in self.viewports:
-            viewport.show_corner_text = self.settings.show_corner_text
-            viewport._update_corners()
-        save_settings(self.settings)
-
-    def toggle_full_screen(self) -> None:
-        """Switch full-screen mode."""
-        self.showNormal() if self.isFullScreen() else self.showFullScreen()
-
-    def show_tags(self) -> None:
-        """Open the DICOM tag browser for the image on screen."""
-        from medviewer.dicom.pixels import read_header
-        from medviewer.qt.tag_browser import TagBrowserDialog
-
-        viewport = self.active
-        plane = viewport.state.current if viewport else None
-        if plane is None or plane.instance.kind != "dicom":
-            self.statusBar().showMessage("No DICOM image on screen", 4000)
-            return
-        dialog = TagBrowserDialog(read_header(plane.instance.ref),
-                                  Path(plane.instance.location).name, self)
-        dialog.open()
-        self._tag_dialog = dialog
-
+    # -- settings, other windows --------------------------------------------------------------
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """Return (group, keys, action) for every action with a shortcut."""
-        rows = []
-        for action in self.actions():
-            keys = ", ".join(s.toString(QKeySequence.NativeText) for s in action.shortcuts())
-            if keys:
-                rows.append((str(action.property("group")), keys, action.text().replace("\u2026", "")))
-        return rows
+        return action_rows(self.actions())
 
-    def show_shortcuts(self) -> None:
-        """Show the shortcut cheat sheet."""
-        dialog = ShortcutSheetDialog(self.shortcut_rows(), self)
-        dialog.open()
-        self._shortcut_dialog = dialog
-
-    def show_about(self) -> None:
-        """Show the about box: version, licences of the bundled components, the demo model's data."""
-        from medviewer.qt.about_dialog import AboutDialog
-        from medviewer.services.models import default_bundle
-
-        runner = self.session.runner
-        bundle = runner.bundle.path if runner is not None else default_bundle()
-        dialog = AboutDialog(self, bundle_folder=bundle)
-        dialog.open()
-        self._about_dialog = dialog
-
-    # -- settings, problems, other windows ------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
         """Use a (new) set of settings: model folders and provider, shortcuts, log level."""
         self.settings = settings
@@ -733,50 +486,6 @@ class MainWindow(QMainWindow):
         apply_shortcuts(self.actions(), settings.shortcuts)
         logging.getLogger().setLevel(settings.log_level)
 
-    def show_settings(self) -> None:
-        """Edit the settings; they are saved and applied when the dialog is accepted."""
-        from medviewer.qt.settings_dialog import SettingsDialog
-
-        dialog = SettingsDialog(self.settings, self.actions(), self)
-        dialog.accepted.connect(lambda: self._on_settings_accepted(dialog.result_settings()))
-        dialog.open()
-        self._settings_dialog = dialog
-
-    def _on_settings_accepted(self, settings: Settings) -> None:
-        old = self.settings
-        save_settings(settings)
-        self.apply_settings(settings)
-        runner = self.session.runner
-        if runner is not None and (old.provider_preference != settings.provider_preference
-                                   or old.default_model != settings.default_model):
-            # The model in use follows the new preference at once, so the panel's provider
-            # line never describes a choice the user has just changed.
-            target = settings.default_model or str(runner.bundle.path)
-            self.model_panel.load(target)
-        self.statusBar().showMessage("Settings saved", 4000)
-
-    def show_pacs(self) -> None:
-        """Open the PACS query window (retrieved studies go into the open library)."""
-        from medviewer.qt.pacs_dialog import PacsDialog
-
-        if self._pacs_dialog is None:
-            self._pacs_dialog = PacsDialog(self, self.ensure_library,
-                                           current_library=lambda: self.library_path)
-            self._pacs_dialog.sig_retrieved.connect(self._on_pacs_retrieved)
-        self._pacs_dialog.show()
-        self._pacs_dialog.raise_()
-
-    def _on_pacs_retrieved(self, library_path: str, study_uids: list) -> None:
-        """List the retrieved studies and show the first one."""
-        if library_path != self.library_path:
-            return  # the user opened another library meanwhile
-        self.session.library_changed()
-        self.library_panel.refresh()
-        with self.session.library() as library:
-            series_id = library.first_series_of_study(study_uids[0]) if study_uids else None
-        if series_id is not None:
-            self.open_series(series_id)
-
     def _after_new_studies(self) -> None:
         """List new studies and, if nothing is on screen yet, show the first."""
         self.session.library_changed()
@@ -785,44 +494,6 @@ class MainWindow(QMainWindow):
             order = self.library_panel.series_order()
             if order:
                 self.open_series(order[0], viewport=self.viewports[0])
-
-    def export_deidentified(self) -> None:
-        """Export a de-identified copy of the series on screen, or of the library."""
-        from medviewer.qt.deid_dialog import DeidExportDialog
-
-        if not self.library_path:
-            self.statusBar().showMessage("Open a library first", 4000)
-            return
-        series_id = getattr(self.active, "series_id", None) if self.active else None
-        dialog = DeidExportDialog(self, self.library_path,
-                                  series_ids=[series_id] if series_id else None,
-                                  defaults=dict(self.settings.deid_defaults))
-        dialog.sig_defaults_changed.connect(self._remember_deid_defaults)
-        dialog.open()
-        self._deid_dialog = dialog
-
-    def _remember_deid_defaults(self, values: dict) -> None:
-        self.settings.deid_defaults = dict(values)
-        save_settings(self.settings)
-
-    def report_problem(self) -> None:
-        """Collect the log and environment (no patient data) into a report the user saves."""
-        from medviewer.qt.problem_dialog import ProblemReportDialog
-
-        runner = self.session.runner
-        report = runner.provider_report().to_dict() if runner is not None else None
-        dialog = ProblemReportDialog(self, library_path=self.library_path, provider_report=report)
-        dialog.open()
-        self._problem_dialog = dialog
-
-    def open_log_folder(self) -> None:
-        """Open the folder with MedViewer's logs in the file manager."""
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
-
-        from medviewer.paths import log_dir
-
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         from PySide6.QtCore import QThreadPool
