@@ -85,3 +85,40 @@ def test_same_reader_in_two_processes_loses_no_pick(study, tmp_path):
         assert json.loads(before) == previous
         previous = json.loads(after)
     conn.close()
+
+
+NOTE_WRITER = textwrap.dedent("""
+    import os, sys, time
+    from medviewer.store import Library
+    from medviewer.teaching.store import TeachingStore
+    path, case_id, field, rounds, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], \\
+        int(sys.argv[4]), sys.argv[5]
+    library = Library(path)
+    store = TeachingStore(library)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    lost = 0
+    for i in range(rounds):
+        # Only this process writes this field: it must still hold what we saved last.
+        if i and getattr(store.note(case_id), field) != f"{field} {i - 1}":
+            lost += 1
+        store.save_note(case_id, **{field: f"{field} {i}"})
+    library.close()
+    print(lost, flush=True)
+""")
+
+
+def test_concurrent_edits_of_one_teaching_note_lose_no_field(tmp_path):
+    library = make_library(tmp_path)
+    with Library(library) as lib:
+        case_id = lib.cases()[0].id
+    go = tmp_path / "go"
+    rounds = 80
+    outputs = _run_together(NOTE_WRITER, [[str(library), str(case_id), field, str(rounds),
+                                           str(go)] for field in ("findings", "diagnosis")], go)
+    assert [int(out) for out in outputs] == [0, 0]
+    with Library(library) as lib:
+        from medviewer.teaching.store import TeachingStore
+
+        note = TeachingStore(lib).note(case_id)
+    assert (note.findings, note.diagnosis) == (f"findings {rounds - 1}", f"diagnosis {rounds - 1}")
