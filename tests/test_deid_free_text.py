@@ -66,3 +66,8 @@ def test_dataset_private_labels_are_not_collected_but_private_ids_are():
     assert out.text.startswith("Emphysema in [name]")
     assert "MX-0091" not in out.text and "88123" not in out.text
     assert describe_removed(out.removed).startswith("1 name")
+
+
+def test_nothing_removed_counts_nothing(cleaner):
+    out = cleaner.clean("Hyperinflated lungs.")
+    assert not out.changed and dict(out.removed) == {} and describe_removed(out.removed) == ""

@@ -177,7 +177,7 @@ class FreeTextCleaner:
             # "[name] [name]" (given and family name) reads, and counts, as one name.
             out = re.sub(r"\[name\](?:[ ^]+\[name\])+", "[name]", out)
             removed["name"] += max(0, out.count(PLACEHOLDER["name"]) - before)
-        return CleanedText(out, removed)
+        return CleanedText(out, +removed)  # unary + drops the kinds counted zero
 
     def _is_name(self, word: str) -> bool:
         """Whether a word is a collected name: as is, possessive ("Roe's") or hyphen part."""

@@ -45,8 +45,9 @@ def split_svg(html: str) -> tuple[str, list[tuple[str, str, int, int]]]:
         sizes = {k: int(float(v)) for k, v in _SIZE.findall(opening)}
         name = f"chart-{len(charts) + 1}.png"
         charts.append((name, svg, sizes.get("width", 520), sizes.get("height", 80)))
-        return f'<img src="{name}" width="{sizes.get("width", 520)}" ' \
-               f'height="{sizes.get("height", 80)}">'
+        # A block of its own: an inline image would flow into the paragraph before it.
+        return f'<p><img src="{name}" width="{sizes.get("width", 520)}" ' \
+               f'height="{sizes.get("height", 80)}"></p>'
 
     return _SVG.sub(replace, html), charts
 

@@ -239,7 +239,7 @@ class ReaderStudyMenu:
 
         def work(state):
             from medviewer.study.session import open_study_db
-            from medviewer.study.tidy import reader_summary, reader_summary_html
+            from medviewer.study.tidy import reader_summary, with_reader_summary
 
             report = study_report(path, study_id)
             conn = open_study_db(path)
@@ -247,8 +247,7 @@ class ReaderStudyMenu:
                 summary = reader_summary(conn, study_id)
             finally:
                 conn.close()
-            html = render_html(report).replace("</body>", reader_summary_html(summary) +
-                                               "</body>", 1)
+            html = with_reader_summary(render_html(report), summary)
             return report, html, summary
 
         def show(payload):

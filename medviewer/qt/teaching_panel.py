@@ -129,6 +129,7 @@ class TeachingPanel(QWidget):
         form.addRow(self.search_button)
         lv.addWidget(search)
         self.hits = QListWidget(left)
+        self.hits.setWordWrap(True)
         lv.addWidget(self.hits, 2)
         self.add_hit_button = QPushButton("Add the found case to the collection", left)
         lv.addWidget(self.add_hit_button)
@@ -246,7 +247,8 @@ class TeachingPanel(QWidget):
         self.collections.clear()
         if self.library:
             for c in teaching.list_collections(self.library):
-                item = QListWidgetItem(f"{c.name}  ({c.cases} cases, {c.exemplars} exemplars)")
+                item = QListWidgetItem(f"{c.name}  ({_count(c.cases, 'case')}, "
+                                       f"{_count(c.exemplars, 'exemplar')})")
                 item.setData(Qt.UserRole, c.id)
                 self.collections.addItem(item)
                 if c.id == keep:
@@ -526,7 +528,7 @@ class TeachingPanel(QWidget):
                                   (f" \u00b7 tags {', '.join(hit.tags)}" if hit.tags else ""))
             row.setData(Qt.UserRole, hit.case_id)
             self.hits.addItem(row)
-        self._say(f"{len(hits)} cases found.")
+        self._say(f"{_count(len(hits), 'case')} found.")
         return hits
 
     # -- quiz and export ------------------------------------------------------------------------
@@ -577,6 +579,10 @@ class TeachingPanel(QWidget):
         self._say(f"Exported {len(result.cases)} cases to {result.out_dir}. "
                   f"{result.removed_summary()}{withheld}")
         self.sig_exported.emit(result)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class TeachingWindow(QMainWindow):

@@ -108,6 +108,15 @@ def reader_summary_html(rows: list[dict]) -> str:
             f"<tbody>{body}</tbody></table>")
 
 
+def with_reader_summary(report_html: str, rows: list[dict]) -> str:
+    """Return the results report with the per-reader summary before its Definitions."""
+    section = reader_summary_html(rows)
+    marker = "<h2>Definitions</h2>"
+    if marker in report_html:
+        return report_html.replace(marker, section + marker, 1)
+    return report_html.replace("</body>", section + "</body>", 1)
+
+
 def write_reader_summary_csv(rows: list[dict], path: str | Path) -> int:
     """Write the per-reader summary CSV; return the number of readers."""
     with open(path, "w", newline="", encoding="utf-8") as fh:

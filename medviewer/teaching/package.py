@@ -290,6 +290,7 @@ def _clean(cleaner: FreeTextCleaner, text: str, where: str, result: TeachingExpo
         cleaned = cleaner.clean(line)
         lines.append(cleaned.text)
         removed.update(cleaned.removed)
+    removed = +removed
     if removed:
         texts = result.removed.setdefault("texts", {})
         texts[where] = dict(Counter(texts.get(where, {})) + removed)
