@@ -173,6 +173,10 @@ def test_teaching_workflow_from_the_app(qtbot, main, tmp_path, monkeypatch):
             quiz.next_button.click()
     assert done.args[0].correct == 1 and done.args[0].answered == done.args[0].questions
     quiz.close()
+    assert panel.show_scores() == [{"trainee": "resident-1", "sessions": 1,
+                                    "answered": done.args[0].answered, "matched": 1,
+                                    "correct": 1, "graded": 1}]
+    assert "resident-1: 1/1 correct" in panel.message.text()
     main.show()
     window.show()
 

@@ -182,3 +182,65 @@ def test_cli_quiz_prints_no_identifier_of_the_patient(exported, tmp_path, capsys
                  lib]) == 0
     revealed = capsys.readouterr().out
     assert "Emphysema" in revealed
+
+
+def test_quiz_withholds_images_that_may_show_burned_in_text(tmp_path):
+    from test_deid_burned_in import _image
+
+    from medviewer.services.teaching_quiz import LibraryQuiz
+
+    (tmp_path / "in").mkdir()
+    _image(tmp_path / "in" / "us.dcm")
+    with Library(tmp_path / "lib.sqlite") as library:
+        import_paths(library, [tmp_path / "in"])
+        [case] = library.cases()
+        teaching.create_collection(library, "US")
+        [item] = teaching.add_cases(library, "US", [case.id])
+    quiz = LibraryQuiz(tmp_path / "lib.sqlite", "US", "r2")
+    card = quiz.next()
+    assert quiz.images(card, revealed=False) == [] and quiz.withheld == 1
+    teaching.set_key_image(tmp_path / "lib.sqlite", item.id, blackout=[(0, 0, 32, 6)])
+    card = quiz.next()
+    [pixels] = quiz.images(card, revealed=False)
+    assert quiz.withheld == 0 and (pixels[:6] == 0).all()
+
+
+WRITER = """
+import os, sys
+from medviewer.services import teaching
+library, case = sys.argv[1], int(sys.argv[2])
+teaching.create_collection(library, "Killed")
+print("created", flush=True)
+teaching.rename_collection(library, "Killed", "Renamed before the kill")
+print("renamed", flush=True)
+teaching.add_current_case(library, "Renamed before the kill", case, window=(40, 400),
+                          caption="as shown")
+print("added", flush=True)
+teaching.save_note_and_tags(library, case, ["kept"], diagnosis="Emphysema")
+print("saved", flush=True)
+os.kill(os.getpid(), 9)  # no clean shutdown: nothing is flushed or closed after the save
+"""
+
+
+def test_teaching_changes_survive_a_kill(exported, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    library = tmp_path / "lib.sqlite"
+    shutil.copy(exported["root"] / "lib.sqlite", library)
+    case = exported["case"].id
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    proc = subprocess.run([sys.executable, str(script), str(library), str(case)],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert proc.stdout.split() == ["created", "renamed", "added", "saved"]
+    assert proc.returncode != 0  # killed
+    names = [c.name for c in teaching.list_collections(library)]
+    assert "Renamed before the kill" in names and "Killed" not in names
+    [item] = teaching.collection_items(library, "Renamed before the kill")
+    [key] = item.key_images
+    assert (key.window_center, key.window_width, key.caption) == (40.0, 400.0, "as shown")
+    assert teaching.get_note(library, case).diagnosis == "Emphysema"
+    assert teaching.case_tags(library, case) == ["kept"]

@@ -84,6 +84,8 @@ def register(subparsers) -> None:
     p.add_argument("grade", choices=("correct", "wrong"))
     p = add("quiz-results", "show a quiz's score", _quiz_results)
     p.add_argument("session", type=int)
+    p = add("quiz-scores", "show every learner's score on a collection", _quiz_scores)
+    p.add_argument("collection")
 
 
 def _vars(obj) -> dict:
@@ -285,4 +287,14 @@ def _quiz_results(args) -> int:
     r = teaching.quiz_results(args.library, args.session)
     emit(args.json, r.as_dict(), f"{r.trainee}: {r.answered}/{r.questions} answered, "
          f"{r.correct} correct of {r.graded} graded, {r.matched} matched the diagnosis.")
+    return 0
+
+
+def _quiz_scores(args) -> int:
+    from medviewer.services import teaching
+
+    rows = teaching.learner_scores(args.library, args.collection)
+    text = "\n".join(f"{r['trainee']}: {r['correct']} correct of {r['graded']} graded, "
+                     f"{r['answered']} answered in {r['sessions']} session(s)" for r in rows)
+    emit(args.json, rows, text or "Nobody has taken this quiz yet.")
     return 0

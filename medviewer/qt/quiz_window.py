@@ -176,6 +176,10 @@ class QuizWindow(QMainWindow):
         if card is not self.card:
             return
         self._set_images(images)
+        withheld = getattr(self.runner, "withheld", 0)
+        if withheld:
+            self.message.setText(f"{withheld} image(s) withheld: they may show identifying "
+                                 "text burned into the pixels.")
         self.sig_images_shown.emit()
 
     def _set_images(self, images) -> None:

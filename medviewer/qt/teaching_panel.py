@@ -159,9 +159,12 @@ class TeachingPanel(QWidget):
             mv.addWidget(b)
         bottom = QHBoxLayout()
         self.quiz_button = QPushButton("Start a quiz\u2026", middle)
+        self.scores_button = QPushButton("Scores", middle)
+        self.scores_button.setToolTip("Every learner's score on this collection")
         self.export_button = QPushButton("Export package\u2026", middle)
         self.export_button.setObjectName("primaryButton")
         bottom.addWidget(self.quiz_button)
+        bottom.addWidget(self.scores_button)
         bottom.addWidget(self.export_button)
         mv.addLayout(bottom)
         split.addWidget(middle)
@@ -203,6 +206,7 @@ class TeachingPanel(QWidget):
         self.open_button.clicked.connect(self._open_in_viewer)
         self.save_note_button.clicked.connect(lambda: self.save_note())
         self.quiz_button.clicked.connect(lambda: self.start_quiz())
+        self.scores_button.clicked.connect(lambda: self.show_scores())
         self.export_button.clicked.connect(lambda: self.export())
 
     # -- helpers ----------------------------------------------------------------------------
@@ -552,6 +556,19 @@ class TeachingPanel(QWidget):
         window.show()
         self._windows.append(window)
         return window
+
+    def show_scores(self) -> list[dict]:
+        """Say every learner's score on the chosen collection."""
+        from medviewer.services import teaching
+
+        collection = self.current_collection()
+        if collection is None:
+            return []
+        rows = self._guard(lambda: teaching.learner_scores(self.library, collection)) or []
+        self._say("; ".join(f"{r['trainee']}: {r['correct']}/{r['graded']} correct, "
+                            f"{r['answered']} answered" for r in rows)
+                  or "Nobody has taken this quiz yet.")
+        return rows
 
     def export(self, folder: str | None = None) -> bool:
         """Export the chosen collection as a de-identified package in the background."""

@@ -318,3 +318,9 @@ def quiz_results(library: LibraryLike, session_id: int) -> QuizResult:
     """Return the score of a quiz session."""
     with _store(library) as store:
         return _quiz.results(store, session_id)
+
+
+def learner_scores(library: LibraryLike, collection: str | int) -> list[dict]:
+    """Return each learner's totals (sessions, answered, matched, correct, graded)."""
+    with _store(library) as store:
+        return _quiz.scores_by_trainee(store, collection)

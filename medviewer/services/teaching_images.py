@@ -111,6 +111,27 @@ def render_key_image(key: KeyImage, *, with_overlay: bool = False,
     return pixels
 
 
+def may_show_identity(key: KeyImage) -> str:
+    """Return why a key image's pixels may show identifying text ("" when none is known).
+
+    Blackout rectangles stored with the key image count as the author's answer to it.
+    """
+    from medviewer.deid import assess_burned_in
+    from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef
+
+    ref = FileRef.from_display(key.location)
+    if key.blackout or ref.suffix in RASTER_SUFFIXES:
+        return ""
+    from pydicom import dcmread
+
+    try:
+        with ref.open() as fh:
+            found = assess_burned_in(dcmread(fh, stop_before_pixels=True, force=True))
+    except Exception:  # noqa: BLE001 - an unreadable header: the decode will say why
+        return ""
+    return "; ".join(found.reasons) if found.flagged else ""
+
+
 def write_question_images(keys: Sequence[KeyImage], folder: str | Path, number: int) -> list[Path]:
     """Write a quiz question's images as ``question-<n>-<k>.png``; return their paths.
 
@@ -122,6 +143,8 @@ def write_question_images(keys: Sequence[KeyImage], folder: str | Path, number: 
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for k, key in enumerate(keys, start=1):
+        if may_show_identity(key):
+            continue  # withheld: burned-in text may name the patient
         path = folder / f"question-{int(number)}-{k}.png"
         save_png(render_key_image(key), str(path))
         out.append(path)

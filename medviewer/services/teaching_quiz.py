@@ -68,6 +68,7 @@ class LibraryQuiz:
         self.session = teaching.start_quiz(self.library_path, collection, learner)
         self.learner = self.session.trainee
         self._question = None
+        self.withheld = 0
 
     def next(self) -> QuizCard | None:
         """Return the next unanswered case, or None when all are answered."""
@@ -78,13 +79,19 @@ class LibraryQuiz:
         return None if q is None else QuizCard(q.case_id, q.number, q.total, q.history)
 
     def images(self, card: QuizCard, revealed: bool) -> list[np.ndarray]:
-        """Return the case's images as display pixels (with the overlay once revealed)."""
-        from medviewer.services.teaching_images import render_key_image
+        """Return the case's images as display pixels (with the overlay once revealed).
+
+        An image that may show burned-in identifying text, without blackout
+        rectangles, is withheld (counted in :attr:`withheld`).
+        """
+        from medviewer.services.teaching_images import may_show_identity, render_key_image
 
         if self._question is None or self._question.case_id != card.key:
             raise ValueError("images of a case that is not the current question")
+        keys = [k for k in self._question.key_images if not may_show_identity(k)]
+        self.withheld = len(self._question.key_images) - len(keys)
         return [render_key_image(k, with_overlay=revealed, library_path=self.library_path)
-                for k in self._question.key_images]
+                for k in keys]
 
     def answer(self, card: QuizCard, text: str) -> QuizReveal:
         """Store the answer, then return the case revealed."""
@@ -114,6 +121,7 @@ class PackageQuizRunner:
 
     quiz: object  # medviewer.teaching.package_reader.PackageQuiz
     _current: object = field(default=None, repr=False)
+    withheld: int = 0  # the package's export withheld flagged images already
 
     @property
     def learner(self) -> str:
