@@ -456,12 +456,7 @@ class TeachingStore:
             current = dict(zip(NOTE_FIELDS, row)) if row else dict.fromkeys(NOTE_FIELDS, "")
             values = {f: str(fields.get(f, current[f])) for f in NOTE_FIELDS}
             conn.execute(
-                "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, "
-                "citations, free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(case_ref) DO UPDATE SET history = excluded.history, findings = "
-                "excluded.findings, diagnosis = excluded.diagnosis, discussion = "
-                "excluded.discussion, citations = excluded.citations, free_text = "
-                "excluded.free_text, updated_at = excluded.updated_at",
+                _NOTE_UPSERT,
                 (int(case_id), *[values[f] for f in NOTE_FIELDS], now))
             conn.execute("DELETE FROM case_tags WHERE case_ref = ?", (int(case_id),))
             conn.executemany("INSERT OR IGNORE INTO case_tags (case_ref, tag, created_at) "
@@ -488,6 +483,14 @@ class TeachingStore:
         return [r[0] for r in rows]
 
 
+# The note upsert of save_note_and_tags (save_note spells the same statement; issue 15
+# reworks save_note's transaction, after which both can share this one).
+_NOTE_UPSERT = (
+    "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, citations, "
+    "free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_ref) DO UPDATE SET "
+    "history = excluded.history, findings = excluded.findings, diagnosis = excluded.diagnosis, "
+    "discussion = excluded.discussion, citations = excluded.citations, free_text = "
+    "excluded.free_text, updated_at = excluded.updated_at")
 _COLLECTION_SQL = (
     "SELECT c.id, c.name, c.description, "
     "(SELECT COUNT(*) FROM collection_items i WHERE i.collection_ref = c.id AND i.role = 'case'), "
