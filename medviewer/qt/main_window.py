@@ -20,6 +20,7 @@ from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.study_menu import ReaderStudyMenu
+from medviewer.qt.teaching_menu import TeachingMenu
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.welcome import WelcomePage
 from medviewer.qt.workers import TaskRunner
@@ -262,6 +263,7 @@ class MainWindow(QMainWindow):
         self._action(view, "Full screen", self.toggle_full_screen, "F11")
 
         self.study_menu = ReaderStudyMenu(self)
+        self.teaching_menu = TeachingMenu(self)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard and mouse\u2026", self.show_shortcuts, ["F1", "?"])
