@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
+from medviewer.display.corner_text import patient_lines, study_lines
 from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
@@ -464,12 +465,8 @@ class MainWindow(QMainWindow):
                 "p.birth_date, p.sex FROM studies st JOIN patients p ON p.id = st.patient_ref "
                 "WHERE st.id = ?", (series.study_ref,)).fetchone()
         date, description, accession, name, pid, birth, sex = study
-        patient_text = [name or "(no name)", f"ID {pid}" if pid else "",
-                        " ".join(x for x in (birth, sex) if x)]
-        study_text = [f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date,
-                      description, f"Acc {accession}" if accession else ""]
-        viewport.show_series(series, instances, [t for t in patient_text if t],
-                             [t for t in study_text if t])
+        viewport.show_series(series, instances, patient_lines(name, pid, birth, sex, date),
+                             study_lines(date, description, accession))
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
         self._update_case_panel(viewport)
