@@ -33,6 +33,9 @@ def make_window(qtbot, tmp_path, monkeypatch, data):
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
+    # Window shortcuts (the viewer's keys) fire only in the active window.
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
     return win
 
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QM
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
 from medviewer.display.corner_text import patient_lines, study_lines
-from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
+from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, preset_applies
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
 from medviewer.qt.library_panel import LibraryPanel
@@ -23,6 +23,7 @@ from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.welcome import WelcomePage
+from medviewer.qt.window_state import remember_window_state, restore_window_state
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
 from medviewer.services.settings import Settings, save_settings, user_library_folder
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
         self.apply_settings(settings)
+        restore_window_state(self, settings)
         self.demo_tour = None
         self._demo_clicked = 0.0  # when the user asked for the demo (perf_counter)
         self._pacs_dialog = None  # one PACS window, kept so a retrieve survives closing it
@@ -75,6 +77,7 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.library_panel = LibraryPanel(self)
         self.library_panel.sig_series_chosen.connect(self.open_series)
+        self.library_panel.sig_search_left.connect(lambda: self.active and self.active.setFocus())
         dock = QDockWidget("Library", self)
         dock.setObjectName("libraryDock")
         dock.setWidget(self.library_panel)
@@ -158,7 +161,6 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_import)
-        self.provider_label = QLabel("", self)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().showMessage("Ready")
@@ -213,7 +215,8 @@ class MainWindow(QMainWindow):
                                         checkable=True)
         image.addSeparator()
         for key, name in PRESET_KEYS.items():
-            self._action(image, f"Window: {PRESETS[name].name}",
+            # The name says where a preset applies; apply_preset refuses it elsewhere, in words.
+            self._action(image, f"Window: {PRESETS[name].name} (CT only)",
                          lambda _c=False, n=name: self.apply_preset(n), key)
         self._action(image, "Window: radiograph / auto", lambda: self.apply_preset("auto"), "6")
         self._action(image, "Window: from the header", lambda: self.apply_preset("header"), "0")
@@ -470,6 +473,8 @@ class MainWindow(QMainWindow):
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
         self._update_case_panel(viewport)
+        if self.isActiveWindow() and viewport.isVisible():
+            viewport.setFocus()  # keys go to the series just opened, not the library tree
 
     def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
         """Return the library case shown in a viewport, if the plane on screen is one."""
@@ -651,6 +656,12 @@ class MainWindow(QMainWindow):
             return
         image = self.cache.peek(viewport.state.current.instance.location)
         if image is None or image.is_color:
+            return
+        if name in PRESETS and not preset_applies(name, image.units):
+            modality = viewport.series.modality if viewport.series else "this image"
+            self.statusBar().showMessage(
+                f"{PRESETS[name].name} is a CT window (Hounsfield units); {modality or 'this image'} "
+                "has no HU. Use 6 (auto) or 0 (the header's window).", 6000)
             return
         frame = image.frames[viewport.state.current.frame]
         if name == "auto":
@@ -874,6 +885,7 @@ class MainWindow(QMainWindow):
         self.importer.cancel()
         for runner in self.findChildren(TaskRunner):
             runner.cancel()
+        remember_window_state(self, self.settings)
         save_settings(self.settings)
         # No worker may outlive the widgets it reports to.
         QThreadPool.globalInstance().waitForDone(10000)
