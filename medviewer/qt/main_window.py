@@ -11,7 +11,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
-from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
+from medviewer.display.corner_text import patient_lines, study_lines
+from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, preset_applies
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog
 from medviewer.qt.library_panel import LibraryPanel
@@ -23,6 +24,7 @@ from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.teaching_menu import TeachingMenu
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.welcome import WelcomePage
+from medviewer.qt.window_state import remember_window_state, restore_window_state
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
 from medviewer.services.session import Session
@@ -65,6 +67,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
         self.apply_settings(settings)
+        restore_window_state(self, settings)
         self.demo_tour = None
         self._demo_clicked = 0.0  # when the user asked for the demo (perf_counter)
         self._pacs_dialog = None  # one PACS window, kept so a retrieve survives closing it
@@ -84,6 +87,7 @@ class MainWindow(QMainWindow):
         session = self.session
         self.library_panel = LibraryPanel(session, self)
         self.library_panel.sig_series_chosen.connect(self.open_series)
+        self.library_panel.sig_search_left.connect(lambda: self.active and self.active.setFocus())
         dock = QDockWidget("Library", self)
         dock.setObjectName("libraryDock")
         dock.setWidget(self.library_panel)
@@ -161,7 +165,6 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_import)
-        self.provider_label = QLabel("", self)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().showMessage("Ready")
@@ -216,7 +219,8 @@ class MainWindow(QMainWindow):
                                         checkable=True)
         image.addSeparator()
         for key, name in PRESET_KEYS.items():
-            self._action(image, f"Window: {PRESETS[name].name}",
+            # The name says where a preset applies; apply_preset refuses it elsewhere, in words.
+            self._action(image, f"Window: {PRESETS[name].name} (CT only)",
                          lambda _c=False, n=name: self.apply_preset(n), key)
         self._action(image, "Window: radiograph / auto", lambda: self.apply_preset("auto"), "6")
         self._action(image, "Window: from the header", lambda: self.apply_preset("header"), "0")
@@ -465,18 +469,17 @@ class MainWindow(QMainWindow):
             series = library.series(series_id=series_id)[0]
             instances = library.instances(series_id)
             study = library.study_header(series.study_ref)
-        patient_text = [study.patient_name or "(no name)",
-                        f"ID {study.patient_id}" if study.patient_id else "",
-                        " ".join(x for x in (study.birth_date, study.sex) if x)]
-        date = study.study_date
-        study_text = [f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date,
-                      study.description, f"Acc {study.accession}" if study.accession else ""]
         if self.window_link.pair is not None and viewport.state in self.window_link.pair:
             self.window_link.unlink()  # the comparison this viewport was part of is over
-        viewport.show_series(series, instances, [t for t in patient_text if t],
-                             [t for t in study_text if t])
+        viewport.show_series(
+            series, instances,
+            patient_lines(study.patient_name, study.patient_id, study.birth_date, study.sex,
+                          study.study_date),
+            study_lines(study.study_date, study.description, study.accession))
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
+        if self.isActiveWindow() and viewport.isVisible():
+            viewport.setFocus()  # keys go to the series just opened, not the library tree
 
     def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
         """Return the library case shown in a viewport, if the plane on screen is one."""
@@ -610,6 +613,12 @@ class MainWindow(QMainWindow):
             return
         image = self.cache.peek(viewport.state.current.instance.location)
         if image is None or image.is_color:
+            return
+        if name in PRESETS and not preset_applies(name, image.units):
+            modality = viewport.series.modality if viewport.series else "this image"
+            self.statusBar().showMessage(
+                f"{PRESETS[name].name} is a CT window (Hounsfield units); {modality or 'this image'} "
+                "has no HU. Use 6 (auto) or 0 (the header's window).", 6000)
             return
         frame = image.frames[viewport.state.current.frame]
         if name == "auto":
@@ -832,6 +841,7 @@ class MainWindow(QMainWindow):
         self.importer.cancel()
         for runner in self.findChildren(TaskRunner):
             runner.cancel()
+        remember_window_state(self, self.settings)
         save_settings(self.settings)
         # No worker may outlive the widgets it reports to.
         QThreadPool.globalInstance().waitForDone(10000)

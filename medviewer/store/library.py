@@ -339,8 +339,12 @@ class Library:
                     "OR se.modality LIKE ? OR se.body_part LIKE ?) OR p.id IN ("
                     "SELECT st.patient_ref FROM labels l JOIN cases c ON c.id = l.case_ref "
                     "JOIN instances i ON i.id = c.instance_ref JOIN series se ON se.id = "
-                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?)")
-            params = (like,) * 8
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?) "
+                    # The file name (after the last "/"), for PNG/JPEG radiographs above all.
+                    "OR p.id IN (SELECT st.patient_ref FROM instances i JOIN series se ON se.id = "
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE replace(i.location, "
+                    "rtrim(i.location, replace(i.location, '/', '')), '') LIKE ?)")
+            params = (like,) * 9
         sql += " ORDER BY p.patient_id, p.name, p.id"
         return [PatientRow(r[0], r[1], r[2], r[3], r[4], r[5])
                 for r in self.conn.execute(sql, params)]
