@@ -85,10 +85,21 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if p and _WORD.search(p)]
 
 
-def _match(words: list[str], i: int, cues: tuple[str, ...]) -> int:
-    """Return the length in words of the cue starting at ``words[i]``, 0 when none does."""
-    for cue in cues:
+def _by_first_word(cues: tuple[str, ...]) -> dict[str, list[list[str]]]:
+    table: dict[str, list[list[str]]] = {}
+    for cue in sorted(cues, key=lambda c: -len(c.split())):  # longest first
         parts = cue.split()
+        table.setdefault(parts[0], []).append(parts)
+    return table
+
+
+_PSEUDO, _PRE, _POST, _TERMINATION = (_by_first_word(c) for c in (
+    PSEUDO_NEGATION, PRE_NEGATION, POST_NEGATION, TERMINATION))
+
+
+def _match(words: list[str], i: int, table: dict[str, list[list[str]]]) -> int:
+    """Return the length in words of the cue (from ``table``) starting at ``words[i]``, else 0."""
+    for parts in table.get(words[i], ()):
         if words[i:i + len(parts)] == parts:
             return len(parts)
     return 0
@@ -101,31 +112,31 @@ def analyse_sentence(text: str) -> Sentence:
     cue = [False] * len(words)
     i = 0
     while i < len(words):
-        n = _match(words, i, PSEUDO_NEGATION)
+        n = _match(words, i, _PSEUDO)
         if n:
             for j in range(i, i + n):
                 cue[j] = True
             i += n
             continue
-        n = _match(words, i, PRE_NEGATION)
+        n = _match(words, i, _PRE)
         if n:
             for j in range(i, i + n):
                 cue[j] = True
             j, reach = i + n, 0
             while j < len(words) and reach < MAX_SCOPE and words[j] not in (";", ":") \
-                    and not _match(words, j, TERMINATION):
+                    and not _match(words, j, _TERMINATION):
                 negated[j] = True
                 j += 1
                 reach += 1
             i += n
             continue
-        n = _match(words, i, POST_NEGATION)
+        n = _match(words, i, _POST)
         if n:
             for j in range(i, i + n):
                 cue[j] = True
             j, reach = i - 1, 0
             while j >= 0 and reach < MAX_SCOPE and words[j] not in (";", ":") \
-                    and not _match(words, j, TERMINATION) and not cue[j]:
+                    and not _match(words, j, _TERMINATION) and not cue[j]:
                 negated[j] = True
                 j -= 1
                 reach += 1

@@ -184,18 +184,21 @@ class ReportStore:
     def cases_of_reports(self, report_ids: Sequence[int]) -> dict[int, list[tuple[int, str, tuple]]]:
         """Return ``{report id: [(case id, location, labels)]}`` (a study's report: all its cases)."""
         out: dict[int, list[tuple[int, str, tuple]]] = {int(r): [] for r in report_ids}
+        labels = ("(SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT name FROM labels l "
+                  "WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name))")
         for chunk in _chunks(list(out), 500):
             marks = ",".join("?" * len(chunk))
+            # Two indexed joins (a case's own report; a study's report to its cases), not one
+            # OR-join, which SQLite can only answer by scanning every case.
             rows = self.conn.execute(
-                "SELECT r.id, c.id, i.location, (SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT "
-                "name FROM labels l WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)) "
-                "FROM reports r JOIN cases c ON c.id = r.case_ref OR c.instance_ref IN (SELECT i2.id "
-                "FROM instances i2 JOIN series se ON se.id = i2.series_ref WHERE se.study_ref = "
-                f"r.study_ref) JOIN instances i ON i.id = c.instance_ref WHERE r.id IN ({marks}) "
-                "ORDER BY c.id", chunk)
-            for report_id, case_id, location, labels in rows:
+                f"SELECT r.id, c.id, i.location, {labels} FROM reports r JOIN cases c ON c.id = "
+                f"r.case_ref JOIN instances i ON i.id = c.instance_ref WHERE r.id IN ({marks}) "
+                f"UNION ALL SELECT r.id, c.id, i.location, {labels} FROM reports r JOIN series se ON "
+                "se.study_ref = r.study_ref JOIN instances i ON i.series_ref = se.id JOIN cases c ON "
+                f"c.instance_ref = i.id WHERE r.id IN ({marks}) ORDER BY 2", chunk + chunk)
+            for report_id, case_id, location, names in rows:
                 out[int(report_id)].append((int(case_id), location,
-                                            tuple(labels.split("|")) if labels else ()))
+                                            tuple(names.split("|")) if names else ()))
         return out
 
     # -- finding what a report belongs to ---------------------------------------------------
