@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from medviewer.cli.output import emit
+from medviewer.explain.maps import METHODS, SINGLE_IMAGE_METHODS
 
-METHOD_CHOICES = ["rollout", "attention", "occlusion", "gradcam", "similarity"]
+METHOD_CHOICES = list(METHODS)
 
 
 def _add_map_options(parser) -> None:
@@ -69,8 +70,9 @@ def register(subparsers) -> None:
                     "map inside the lesion masks of a synthetic dataset against random maps.")
     c.add_argument("bundle", metavar="BUNDLE", help="model bundle folder")
     c.add_argument("images", nargs="*", metavar="IMAGE", help="DICOM, PNG or JPEG files")
-    c.add_argument("--method", action="append", choices=METHOD_CHOICES[:4],
-                   help="method to check (repeatable; default: rollout, attention and occlusion)")
+    c.add_argument("--method", action="append", choices=list(SINGLE_IMAGE_METHODS),
+                   help="method to check (repeatable; default: "
+                        f"{', '.join(SINGLE_IMAGE_METHODS)})")
     c.add_argument("--scope", choices=["all", "head"], default="all",
                    help="randomise all weights (default) or only the classification head")
     c.add_argument("--seed", type=int, default=0, help="seed of the random weights")

@@ -104,8 +104,7 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     known = library.known_files()
     # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
     # a zip of it) is one image; the same instance in another encoding is kept.
-    seen_copies = {(r[0], r[1], r[2]): r[3] for r in library.conn.execute(
-        "SELECT sop_uid, transfer_syntax, size, location FROM instances WHERE kind = 'dicom'")}
+    seen_copies = library.dicom_copies()
     touched_series: set[int] = set()
     touched_instances: list[tuple[int, InstanceHeader]] = []
     pending: list[tuple[InstanceHeader, str | None]] = []
@@ -160,8 +159,7 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
         flush()
     state.set_progress(0.92, "Sorting series")
     # Series left unsorted by an import that was cancelled or killed after a batch commit.
-    touched_series |= {r[0] for r in library.conn.execute(
-        "SELECT DISTINCT series_ref FROM instances WHERE slice_index IS NULL")}
+    touched_series |= library.unsorted_series()
     _finish_series(library, touched_series, report)
     if table is not None:
         state.set_progress(0.96, "Applying labels")
@@ -208,10 +206,7 @@ def _finish_series(library: Library, series_ids: set[int], report: ImportReport)
     """Sort every touched series, store its warnings, and make sure its cases exist."""
     with library.transaction():
         for series_id in sorted(series_ids):
-            rows = library.conn.execute(
-                "SELECT id, position, orientation, instance_number, rows, columns, frames, "
-                "location FROM instances WHERE series_ref = ?", (series_id,)).fetchall()
-            slices = [_SliceRow(r) for r in rows]
+            slices = [_SliceRow(r) for r in library.slice_rows(series_id)]
             geometry = sort_series(slices)
             library.set_series_geometry(series_id, geometry, [s.id for s in slices])
             if geometry.warnings:
@@ -231,10 +226,7 @@ def _ensure_cases(library: Library, slices: list, order: list[int]) -> None:
             library.ensure_case(s.id, s.frames // 2 if s.frames > 1 else 0)
         return
     middle = slices[order[len(order) // 2]]
-    existing = library.conn.execute(
-        "SELECT COUNT(*) FROM cases WHERE instance_ref IN (%s)" % ",".join("?" * len(slices)),
-        [s.id for s in slices]).fetchone()[0]
-    if not existing:
+    if not library.count_cases_of([s.id for s in slices]):
         library.ensure_case(middle.id, 0)
 
 
@@ -256,8 +248,7 @@ def apply_labels(library: Library, table: LabelTable) -> int:
     """Attach a table's labels (and masks) to the library's cases; return cases labelled."""
     detail = str(table.source)
     labelled = 0
-    rows = library.conn.execute(
-        "SELECT c.id, i.location FROM cases c JOIN instances i ON i.id = c.instance_ref").fetchall()
+    rows = library.case_locations()
     with library.transaction():
         for case_id, location in rows:
             entry = table.lookup(location)
@@ -273,12 +264,7 @@ def apply_labels(library: Library, table: LabelTable) -> int:
 def _count_parents(library: Library, series_ids: set[int], report: ImportReport) -> None:
     if not series_ids:
         return
-    marks = ",".join("?" * len(series_ids))
     ids = sorted(series_ids)
     report.series = len(ids)
-    report.studies = library.conn.execute(
-        f"SELECT COUNT(DISTINCT study_ref) FROM series WHERE id IN ({marks})", ids).fetchone()[0]
-    report.patients = library.conn.execute(
-        f"SELECT COUNT(DISTINCT st.patient_ref) FROM series se JOIN studies st ON "
-        f"st.id = se.study_ref WHERE se.id IN ({marks})", ids).fetchone()[0]
+    report.studies, report.patients = library.parent_counts(ids)
 
