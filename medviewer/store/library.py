@@ -174,6 +174,11 @@ class Library:
         rows = self.conn.execute("SELECT location, size, mtime FROM instances")
         return {r["location"]: (r["size"], r["mtime"]) for r in rows}
 
+    def content_hashes(self) -> dict[str, str]:
+        """Return ``{location: content hash}`` of every instance ("" where none was taken)."""
+        rows = self.conn.execute("SELECT location, content_hash FROM instances")
+        return {r["location"]: r["content_hash"] for r in rows}
+
     def upsert_instance(self, header: InstanceHeader, patient_key: str | None = None,
                         patient_id: str | None = None) -> tuple[int, int]:
         """Insert or update one instance and its parents; return (instance id, series id).
@@ -232,6 +237,8 @@ class Library:
             values)
         instance = conn.execute("SELECT id FROM instances WHERE location = ?",
                                 (header.ref.display,)).fetchone()[0]
+        conn.execute("UPDATE instances SET content_hash = ? WHERE id = ?",
+                     (header.content_hash, instance))
         return instance, series
 
     def set_series_geometry(self, series_id: int, geometry: SeriesGeometry,
