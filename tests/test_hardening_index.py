@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from test_retrieval_support import FLAT_SPECS, CountingEmbedder, make_library
 
 from medviewer.retrieval.errors import RetrievalError
 from medviewer.services import retrieval as svc
 from medviewer.services.importer import import_paths
-from test_retrieval_support import FLAT_SPECS, CountingEmbedder, make_library
 
 
 class NaNEmbedder(CountingEmbedder):
@@ -47,11 +48,10 @@ def test_index_status_finds_a_bit_flip_that_search_refuses(tmp_path):
     library = make_library(tmp_path, FLAT_SPECS)
     embedder = CountingEmbedder()
     report = svc.build_index(library, embedder)
-    vectors = os.path.join(report.folder, "embeddings.npy")
-    data = bytearray(open(vectors, "rb").read())
+    vectors = Path(report.folder) / "embeddings.npy"
+    data = bytearray(vectors.read_bytes())
     data[-3] ^= 0x10
-    with open(vectors, "wb") as handle:
-        handle.write(bytes(data))
+    vectors.write_bytes(bytes(data))
     with pytest.raises(RetrievalError):
         svc.open_searcher(library, embedder)
     assert svc.index_status(library, embedder).state == "corrupt"

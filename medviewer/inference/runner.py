@@ -69,6 +69,8 @@ class ModelRunner:
             # The graph is compared with this runner's own session below.
             bundle = load_bundle(bundle, verify_graph=False)
         self.bundle = bundle
+        # Kept so companion graphs of the bundle (Grad-CAM) open on the same provider and threads.
+        self.provider_preference, self.threads = provider_preference, threads
         self.variant = variant or "fp32"
         model_path, self.model_sha256 = bundle.variant_path(variant)
         # What indexes and caches are keyed on: weights and preprocessing, not the file alone.

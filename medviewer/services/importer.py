@@ -154,6 +154,8 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
         patient = entry.patient_id if entry is not None and entry.patient_id else None
         if header.kind == "dicom" and header.patient_id:
             patient = None  # the DICOM header's own patient wins over a table
+        elif header.kind == "raster" and not patient:
+            patient = raster_patient_id(ref.display)  # not one "(no name), no ID" per file
         pending.append((header, patient))
         if len(pending) >= BATCH:
             flush()
@@ -183,6 +185,17 @@ def _rewritten(ref: FileRef, stored: str) -> bool:
         return sample_hash(ref) != stored
     except (OSError, ImageReadError):
         return True  # scan it again: the scan says in words what is wrong
+
+
+def raster_patient_id(display: str) -> str:
+    """Return the patient ID a PNG/JPEG without a label-table row gets: its file name's stem.
+
+    A radiograph file carries no patient; its name (``00000013_005.png``) is the
+    only thing a reader can find it by, and it keeps each file its own patient.
+    """
+    name = display.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return stem or name
 
 
 def _is_compressed(header: InstanceHeader) -> bool:
