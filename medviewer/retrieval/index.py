@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from medviewer.dicom.content import sample_hash
 from medviewer.retrieval import ann
 from medviewer.retrieval.catalog import Catalog, CaseInfo
 from medviewer.retrieval.embedders import Embedder
 from medviewer.retrieval.errors import (
     IndexCorruptError,
+    NonFiniteEmbeddingError,
     IndexMismatchError,
     IndexMissingError,
     IndexNotReadyError,
@@ -131,8 +133,13 @@ def plan_update(catalog: Catalog, ids: np.ndarray, keys: np.ndarray,
     return plan
 
 
-def index_status(folder: Path, catalog: Catalog, embedder: Embedder) -> IndexStatus:
-    """Return the status of the index in ``folder`` for ``catalog`` and ``embedder``."""
+def index_status(folder: Path, catalog: Catalog, embedder: Embedder,
+                 verify: str = "auto") -> IndexStatus:
+    """Return the status of the index in ``folder`` for ``catalog`` and ``embedder``.
+
+    The files are checked as :func:`open_index` checks them before a search (``verify``),
+    vectors included, so "ready" means a search will not refuse the index.
+    """
     try:
         manifest = store.read_manifest(folder)
     except IndexMissingError:
@@ -142,8 +149,9 @@ def index_status(folder: Path, catalog: Catalog, embedder: Embedder) -> IndexSta
     m = manifest.to_dict()
     try:
         store.check_model(manifest, folder, embedder.identity, embedder.metric, embedder.dim)
-        store.check_files(manifest, folder, verify="size")
-        _, ids, keys = store.read_arrays(folder, manifest, mmap=True)
+        store.check_files(manifest, folder, verify=verify)
+        vectors, ids, keys = store.read_arrays(folder, manifest, mmap=True)
+        store.check_vectors(vectors, manifest, folder, verify=verify)
     except IndexMismatchError as exc:
         return IndexStatus("mismatch", exc.message + "; rebuild it", str(folder), manifest=m)
     except IndexCorruptError as exc:
@@ -287,7 +295,7 @@ def open_index(folder: Path, catalog: Catalog, embedder: Embedder, *, allow_stal
     IndexNotReadyError
         One of its subclasses; ``.status`` holds the :class:`IndexStatus`.
     """
-    status = index_status(folder, catalog, embedder)
+    status = index_status(folder, catalog, embedder, verify=verify)
     if status.state == "missing":
         raise IndexMissingError("no index for this library and model", path=folder, status=status)
     if status.state == "corrupt":
@@ -486,6 +494,23 @@ def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:
     return (manifest, vectors, ids, keys, structure), ""
 
 
+def require_finite(vectors: np.ndarray, embedder: Embedder, names: list[str] | None = None) -> None:
+    """Refuse embeddings with NaN or infinite values: they would rank cases at random.
+
+    Raises
+    ------
+    NonFiniteEmbeddingError
+    """
+    bad = ~np.isfinite(vectors).all(axis=tuple(range(1, vectors.ndim)))
+    if bad.any():
+        first = f" (first: {names[int(np.argmax(bad))]})" if names else ""
+        raise NonFiniteEmbeddingError(
+            f"the model {embedder.name} gave embeddings that are not finite (NaN or infinity) "
+            f"for {int(bad.sum())} of {len(bad)} images{first}; nothing was indexed",
+            hint="the bundle's preprocessing (mean/std) or weights are broken: run "
+                 "`medviewer model check` and re-export it")
+
+
 def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: ImageLoader,
                  batch_size: int, sink: _RowSink, content_keys: dict[int, int], state: TaskState
                  ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -500,6 +525,13 @@ def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: I
             if case is None:
                 continue
             try:
+                if case.content_hash and sample_hash(case.ref) != case.content_hash:
+                    # Embedding it would file new pixels under the old header's labels.
+                    failed.append({"case": case.id, "key": case.content_key,
+                                   "path": case.location,
+                                   "reason": "the file changed on disk since import; import "
+                                             "its folder again"})
+                    continue
                 images.append(load_image(case))
                 batch.append(case)
             except Exception as exc:  # noqa: BLE001 - one unreadable file never stops an index build
@@ -507,7 +539,9 @@ def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: I
                 failed.append({"case": case.id, "key": case.content_key, "path": case.location,
                                "reason": reason})
         if images:
-            sink.add(np.asarray(embedder.embed(images), np.float32))
+            batch_vectors = np.asarray(embedder.embed(images), np.float32)
+            require_finite(batch_vectors, embedder, [c.location for c in batch])
+            sink.add(batch_vectors)
             ids.extend(c.id for c in batch)
             keys.extend(content_keys[c.id] for c in batch)
         done = min(total, start + batch_size)

@@ -199,6 +199,22 @@ def check_files(manifest: Manifest, folder: Path, verify: str = "auto") -> None:
                                     path=folder)
 
 
+def check_vectors(vectors: np.ndarray, manifest: Manifest, folder: Path,
+                  verify: str = "auto") -> None:
+    """Refuse stored vectors with NaN or infinite values (checked as often as checksums).
+
+    Raises
+    ------
+    IndexCorruptError
+    """
+    total = sum(int(info.get("size", 0)) for info in manifest.files.values())
+    if verify == "size" or (verify == "auto" and total > VERIFY_AUTO_MAX_BYTES):
+        return
+    if len(vectors) and not np.isfinite(vectors).all():
+        raise IndexCorruptError("the index holds vectors that are not finite (NaN or infinity)",
+                                path=folder)
+
+
 def read_arrays(folder: Path, manifest: Manifest, mmap: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (embeddings, ids, keys), checked against the manifest.

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from medviewer.dicom.content import sample_hash
 from medviewer.dicom.geometry import sort_series
 from medviewer.dicom.scan import InstanceHeader, scan
 from medviewer.dicom.sources import FileRef, iter_files
@@ -102,6 +103,7 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
 
     refs = list(iter_files(inputs, on_skip=listed_skip))
     known = library.known_files()
+    hashes = library.content_hashes()
     # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
     # a zip of it) is one image; the same instance in another encoding is kept.
     seen_copies = library.dicom_copies()
@@ -124,7 +126,8 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
             state.check()
             state.set_progress(0.9 * done / max(1, len(refs)),
                                f"Scanning {done} of {len(refs)} files")
-        if known.get(ref.display) == (ref.size, ref.mtime):
+        if known.get(ref.display) == (ref.size, ref.mtime) and not _rewritten(
+                ref, hashes.get(ref.display, "")):
             report.unchanged += 1
             continue
         try:
@@ -170,6 +173,16 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                           [(s.path, s.reason, s.detail) for s in report.skipped])
     state.set_progress(1.0, f"Imported {report.instances} images, skipped {len(report.skipped)}")
     return report
+
+
+def _rewritten(ref: FileRef, stored: str) -> bool:
+    """Tell whether a file with its old size and time has other content than at import."""
+    if not stored:
+        return False  # imported before content hashes were taken
+    try:
+        return sample_hash(ref) != stored
+    except (OSError, ImageReadError):
+        return True  # scan it again: the scan says in words what is wrong
 
 
 def raster_patient_id(display: str) -> str:

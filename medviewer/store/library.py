@@ -198,6 +198,11 @@ class Library:
         rows = self.conn.execute("SELECT location, size, mtime FROM instances")
         return {r["location"]: (r["size"], r["mtime"]) for r in rows}
 
+    def content_hashes(self) -> dict[str, str]:
+        """Return ``{location: content hash}`` of every instance ("" where none was taken)."""
+        rows = self.conn.execute("SELECT location, content_hash FROM instances")
+        return {r["location"]: r["content_hash"] for r in rows}
+
     def upsert_instance(self, header: InstanceHeader, patient_key: str | None = None,
                         patient_id: str | None = None) -> tuple[int, int]:
         """Insert or update one instance and its parents; return (instance id, series id).
@@ -256,6 +261,8 @@ class Library:
             values)
         instance = conn.execute("SELECT id FROM instances WHERE location = ?",
                                 (header.ref.display,)).fetchone()[0]
+        conn.execute("UPDATE instances SET content_hash = ? WHERE id = ?",
+                     (header.content_hash, instance))
         return instance, series
 
     def set_series_geometry(self, series_id: int, geometry: SeriesGeometry,
@@ -597,13 +604,13 @@ class Library:
 
         Columns: case id, location, path, member, frame, size, mtime, patient ID, patient
         row id, Study Instance UID, study date, modality, body part, ``|``-joined
-        dataset/user label names.
+        dataset/user label names, the content hash taken at import.
         """
         return self.conn.execute(
             "SELECT c.id, i.location, i.path, i.member, c.frame, i.size, i.mtime, p.patient_id, "
             "p.id, st.study_uid, st.study_date, se.modality, se.body_part, "
             "(SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT name FROM labels l "
-            " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)) "
+            " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)), i.content_hash "
             "FROM cases c JOIN instances i ON i.id = c.instance_ref "
             "JOIN series se ON se.id = i.series_ref JOIN studies st ON st.id = se.study_ref "
             "JOIN patients p ON p.id = st.patient_ref ORDER BY c.id").fetchall()
