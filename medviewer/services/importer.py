@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 
 from medviewer.dicom.content import sample_hash
 from medviewer.dicom.geometry import sort_series
-from medviewer.dicom.scan import InstanceHeader, scan
+from medviewer.dicom.scan import InstanceHeader
 from medviewer.dicom.sources import FileRef, iter_files
-from medviewer.errors import ImageReadError, PixelDecodeError
+from medviewer.errors import ImageReadError
 from medviewer.labels.table import LabelTable, read_label_table
+from medviewer.services.parallel_scan import scan_files
 from medviewer.store.library import Library
 from medviewer.tasks import TaskState, ensure_state
 
@@ -121,34 +122,14 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                 touched_instances.append((instance, header))
         pending.clear()
 
-    for done, ref in enumerate(refs):
-        if done % 50 == 0:
-            state.check()
-            state.set_progress(0.9 * done / max(1, len(refs)),
-                               f"Scanning {done} of {len(refs)} files")
-        if known.get(ref.display) == (ref.size, ref.mtime) and not _rewritten(
-                ref, hashes.get(ref.display, "")):
-            report.unchanged += 1
-            continue
-        try:
-            header = scan(ref)
-            if verify == "all" or (verify == "compressed" and _is_compressed(header)):
-                _verify_pixels(ref)
-        except ImageReadError as exc:
-            report.skipped.append(SkippedFile(ref.display, exc.reason, exc.message +
-                                              (f" ({exc.hint})" if exc.hint else "")))
-            continue
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure skips one file only
-            report.skipped.append(SkippedFile(ref.display, "unreadable",
-                                              f"{type(exc).__name__}: {exc}"))
-            continue
+    def take(header: InstanceHeader, ref) -> None:
         if header.kind == "dicom":
             copy_key = (header.sop_instance_uid, header.transfer_syntax, ref.size)
             original = seen_copies.setdefault(copy_key, ref.display)
             if original != ref.display:
                 report.skipped.append(SkippedFile(ref.display, "duplicate",
                                                   f"the same file as {original}"))
-                continue
+                return
         entry = table.lookup(ref.display) if table is not None else None
         patient = entry.patient_id if entry is not None and entry.patient_id else None
         if header.kind == "dicom" and header.patient_id:
@@ -158,6 +139,28 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
         pending.append((header, patient))
         if len(pending) >= BATCH:
             flush()
+
+    to_scan = []
+    for ref in refs:
+        if known.get(ref.display) == (ref.size, ref.mtime) and not _rewritten(
+                ref, hashes.get(ref.display, "")):
+            report.unchanged += 1
+        else:
+            to_scan.append(ref)
+    # Headers are scanned over worker processes for large imports; this thread is the one writer.
+    outcomes = scan_files(to_scan, verify)
+    try:
+        for done, (ref, (header, skipped)) in enumerate(zip(to_scan, outcomes)):
+            if done % 50 == 0:
+                state.check()
+                state.set_progress(0.9 * (done + report.unchanged) / max(1, len(refs)),
+                                   f"Scanning {done + report.unchanged} of {len(refs)} files")
+            if header is None:
+                report.skipped.append(SkippedFile(ref.display, *skipped))
+                continue
+            take(header, ref)
+    finally:
+        outcomes.close()  # a cancel stops the workers before the last batch is committed
     if pending:
         flush()
     state.set_progress(0.92, "Sorting series")
@@ -194,25 +197,6 @@ def raster_patient_id(display: str) -> str:
     name = display.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
     stem = name.rsplit(".", 1)[0] if "." in name else name
     return stem or name
-
-
-def _is_compressed(header: InstanceHeader) -> bool:
-    if header.kind != "dicom":
-        return False
-    from pydicom.uid import UID
-
-    return UID(header.transfer_syntax).is_compressed
-
-
-def _verify_pixels(ref: FileRef) -> None:
-    from medviewer.dicom.pixels import decode
-
-    try:
-        decode(ref)
-    except ImageReadError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many kinds of errors
-        raise PixelDecodeError(f"pixel data could not be decoded: {exc}", path=ref.display) from exc
 
 
 def _finish_series(library: Library, series_ids: set[int], report: ImportReport) -> None:
