@@ -149,6 +149,11 @@ def test_teaching_workflow_from_the_app(qtbot, main, tmp_path, monkeypatch):
     panel.search_text.clear()
     panel.search_tag.setCurrentIndex(panel.search_tag.findData("copd"))
     assert [h.case_id for h in panel.search()] == [case_id]
+    panel.search_tag.setCurrentIndex(0)
+    panel.search_in_collection.setChecked(True)
+    in_collection = {i.case_id for i in teaching.collection_items(main.library_path, first)}
+    assert {h.case_id for h in panel.search()} == in_collection
+    panel.search_in_collection.setChecked(False)
 
     # The quiz: history and images only; no identifier anywhere on screen.
     window.hide()

@@ -115,7 +115,8 @@ class ImagePane(QWidget):
             self.base_window = initial_window(image, frame)
             self.item.setImage(pixels, autoLevels=False,
                                levels=linear_levels(adjustment.apply(self.base_window)))
-            self.item.setLookupTable(INVERTED_LUT if image.photometric == "MONOCHROME1" else GREY_LUT)
+            inverted = image.photometric == "MONOCHROME1"
+            self.item.setLookupTable(INVERTED_LUT if inverted else GREY_LUT)
         self.item.setRect(0, 0, pixels.shape[1] * col_mm, pixels.shape[0] * row_mm)
         self.box.autoRange(padding=0.01)
 

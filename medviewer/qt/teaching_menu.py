@@ -71,7 +71,7 @@ class TeachingMenu:
     def open_package(self, folder: str | None = None):
         """Browse a teaching package from another machine (read-only) and take its quiz."""
         from medviewer.errors import MedViewerError
-        from medviewer.qt.teaching_panel import TeachingPackageWindow
+        from medviewer.qt.teaching_package_window import TeachingPackageWindow
         from medviewer.teaching.package_reader import open_package
 
         if folder is None:
