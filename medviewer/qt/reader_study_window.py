@@ -191,8 +191,7 @@ class ReaderStudyWindow(QMainWindow):
         self._closed_as = "paused"
         self.setWindowTitle("Reader study")
         self.resize(1500, 950)
-        self._runner = TaskRunner(self)
-        self._runner.sig_failed.connect(lambda m, d: self.status.setText(f"Image failed: {m}"))
+        self._runner = TaskRunner(self, message=lambda m: self.status.setText(f"Image failed: {m}"))
         self._build()
         if practice:
             self.pages.setCurrentWidget(self.intro_page)

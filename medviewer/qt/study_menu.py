@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayo
                                QLineEdit, QMessageBox, QSpinBox, QComboBox, QVBoxLayout)
 
 from medviewer.qt.report_view import ReportBrowser
-from medviewer.qt.workers import TaskRunner
+from medviewer.qt.workers import TaskRunner, handle_error
 from medviewer.store.library import Library
 
 
@@ -102,8 +102,7 @@ class ReaderStudyMenu:
     def __init__(self, window) -> None:
         self.window = window
         self.runner = TaskRunner(window)
-        self.runner.sig_failed.connect(
-            lambda m, d: QMessageBox.warning(window, "Reader study", m))
+        self.runner.sig_errored.connect(lambda exc: handle_error(exc, None, window, "Reader study"))
         menu = window.menuBar().addMenu("&Reader study")
         menu.addAction("New study from the index\u2026", self.new_study)
         menu.addAction("Read\u2026", self.read)

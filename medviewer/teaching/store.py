@@ -196,11 +196,15 @@ class TeachingStore:
         collection_id, _role, anchor = row
         where, args = (("exemplar_of = ?", (anchor,)) if anchor is not None else
                        ("collection_ref = ? AND role = 'case'", (collection_id,)))
-        ids = [r[0] for r in self.conn.execute(
-            f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
-        ids.remove(int(item_id))
-        ids.insert(max(0, min(int(position), len(ids))), int(item_id))
         with self.durable() as conn:
+            # The sibling order is read under the write lock, so a concurrent move or add
+            # is not undone by renumbering from a stale list.
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
+            if int(item_id) not in ids:
+                raise TeachingError(f"no collection item {item_id}")
+            ids.remove(int(item_id))
+            ids.insert(max(0, min(int(position), len(ids))), int(item_id))
             for rank, item in enumerate(ids):
                 conn.execute("UPDATE collection_items SET position = ? WHERE id = ?", (rank, item))
 
@@ -374,9 +378,11 @@ class TeachingStore:
             raise TeachingError(f"unknown note fields {sorted(unknown)}",
                                 hint=f"use {', '.join(NOTE_FIELDS)}")
         self._check_cases([int(case_id)])
-        current = self.note(case_id)
-        values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
         with self.durable() as conn:
+            # Read the fields we keep inside the write transaction: another process saving
+            # another field of this note meanwhile must not be overwritten with a stale copy.
+            current = self.note(case_id)
+            values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
             conn.execute(
                 "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, "
                 "citations, free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
