@@ -47,8 +47,8 @@ class QuizWindow(QMainWindow):
         self.revealed = None
         self.setWindowTitle("Teaching quiz")
         self.resize(1180, 780)
-        self._images = TaskRunner(self)
-        self._images.sig_failed.connect(lambda m, d: self.message.setText(f"Image failed: {m}"))
+        self._images = TaskRunner(self, message=lambda m: self.message.setText(
+            f"Image failed: {m}"))
         self._build()
         self.next_case()
 

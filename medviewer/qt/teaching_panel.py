@@ -78,11 +78,10 @@ class TeachingPanel(QWidget):
         self.context = context
         self._note_case: int | None = None
         self._windows: list[QWidget] = []
-        self._export = TaskRunner(self)
+        self._export = TaskRunner(self, message=lambda m: self._say(f"Export failed: {m}"))
         self._export.sig_progress.connect(
             lambda f, s: self.message.setText(f"{s or 'Exporting'} ({f * 100:.0f}%)"))
-        self._export.sig_failed.connect(lambda m, d: (self._say(f"Export failed: {m}"),
-                                                       self.export_button.setEnabled(True)))
+        self._export.sig_errored.connect(lambda _exc: self.export_button.setEnabled(True))
         self._build()
         self.refresh()
 
@@ -197,7 +196,8 @@ class TeachingPanel(QWidget):
         self.new_button.clicked.connect(lambda: self.new_collection())
         self.rename_button.clicked.connect(lambda: self.rename_collection())
         self.delete_button.clicked.connect(lambda: self.delete_collection())
-        self.collections.currentItemChanged.connect(lambda *_: self._show_items())
+        self.collections.currentItemChanged.connect(
+            lambda *_: (self._show_items(), self.update_actions()))
         self.items.currentItemChanged.connect(lambda *_: self._show_note())
         self.search_button.clicked.connect(self.search)
         self.search_text.returnPressed.connect(self.search)
@@ -264,6 +264,15 @@ class TeachingPanel(QWidget):
         self.collections.blockSignals(False)
         self._fill_search_choices()
         self._show_items()
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        """Enable the add buttons when there is a case on screen / a search to add."""
+        has_collection = self.current_collection() is not None
+        shown = self.context.shown_case() if self.library else None
+        self.add_current_button.setEnabled(has_collection and shown is not None)
+        self.add_results_button.setEnabled(has_collection and
+                                           self.context.last_results() is not None)
 
     def _fill_search_choices(self) -> None:
         from medviewer.services import teaching
