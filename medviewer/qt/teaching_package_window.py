@@ -93,6 +93,6 @@ class TeachingPackageWindow(QMainWindow):
             QMessageBox.information(self, "Quiz", str(exc))
             return None
         window = QuizWindow(runner)
-        window.show()
+        window.start()
         self._windows.append(window)
         return window

@@ -566,7 +566,7 @@ class TeachingPanel(QWidget):
         if runner is None:
             return None
         window = QuizWindow(runner)
-        window.show()
+        window.start()
         self._windows.append(window)
         return window
 
