@@ -132,7 +132,7 @@ class ReaderStudyMenu:
         from medviewer.services.reader_study import design_study
 
         window = self.window
-        runner = window.model_panel.runner
+        runner = window.session.runner
         if runner is None or not window.library_path:
             QMessageBox.information(window, "Reader study", "Open a library and load a model "
                                     "(with its index built) first.")

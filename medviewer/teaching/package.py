@@ -256,15 +256,13 @@ def export_collection(store: TeachingStore, collection: str | int, out_dir: str 
         image = ExportedImage(png, _rel(location.get(w.sop_uid), out) if w else "",
                               w.sop_uid if w else "", key.frame)
         exported_by_item.setdefault(item.id, []).append((image, key))
+    title = _clean(cleaner, coll.name, "collection title", result) or "Teaching file"
     for item in (i for i in items if i.role == "case"):
         number = numbers[item.id]
         page, case = _case(store, cleaner, item, number, items, exported_by_item, result)
         pages.append(page)
         result.cases.append(case)
-        (out / page.file).write_text(
-            case_page(page, _clean(cleaner, coll.name, "collection title", result) or "Teaching"),
-            encoding="utf-8")
-    title = _clean(cleaner, coll.name, "collection title", result) or "Teaching file"
+        (out / page.file).write_text(case_page(page, title), encoding="utf-8")
     description = _clean(cleaner, coll.description, "collection description", result)
     (out / "index.html").write_text(index_page(title, description, pages), encoding="utf-8")
     _manifest(out, title, result, exporter)
