@@ -417,10 +417,14 @@ class ViewportWidget(QWidget):
         label.setPos(bounds.right(), bounds.top())
 
     def _show_measurements_for(self, index: int) -> None:
-        for plane, items in self._measurements.items():
-            for item in items:
+        # Only the planes left and entered change: scrolling past hundreds of measured
+        # slices must not touch every measurement on each frame.
+        shown = getattr(self, "_measured_plane", None)
+        for plane, visible in ((shown, False), (index, True)):
+            for item in self._measurements.get(plane, ()):
                 for part in item:
-                    part.setVisible(plane == index)
+                    part.setVisible(visible)
+        self._measured_plane = index
 
     def _clear_measurements(self) -> None:
         self.clear_region()
