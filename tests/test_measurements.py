@@ -214,3 +214,27 @@ def test_import_refuses_a_file_that_is_not_a_report(ct_library, tmp_path):
     path = h.write(h.make_image(np.zeros((4, 4), np.uint16)), tmp_path / "ct.dcm")
     with Library(ct_library) as lib, pytest.raises(MeasurementReportError, match="SR"):
         import_report(lib, path)
+
+
+def test_cli_lists_exports_imports_and_deletes(ct_library, tmp_path, capsys):
+    import json
+
+    from medviewer.cli.main import main
+
+    with Library(ct_library) as lib:
+        inst = lib.instances(lib.series()[0].id)[0]
+        add_measurement(lib, inst.id, Measurement("rectangle", [(2, 2), (10, 10)], label="roi"))
+    assert main(["measurements", "list", "--library", str(ct_library), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["kind"] == "rectangle" and "HU" in listed[0]["values"]
+    assert main(["measurements", "export", "--library", str(ct_library),
+                 "--out", str(tmp_path / "sr")]) == 0
+    written = capsys.readouterr().out.split()[-1]
+    assert main(["measurements", "delete", "--library", str(ct_library),
+                 str(listed[0]["id"])]) == 0
+    capsys.readouterr()
+    assert main(["measurements", "import", "--library", str(ct_library), written]) == 0
+    assert "1 imported" in capsys.readouterr().out
+    assert main(["measurements", "import", "--library", str(ct_library),
+                 str(inst.path)]) == 1  # a CT image is not a report: said, not a traceback
+    assert "not a" in capsys.readouterr().out
