@@ -54,6 +54,20 @@ def _header(location: str):
     return read_header(FileRef.from_display(location))
 
 
+# Type 2 attributes of the Patient and General Study modules an SR copies from its evidence;
+# images in the wild often leave them out, so they are added empty (as the standard allows).
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+          "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def _evidence(ds):
+    out = ds.copy()
+    for keyword in _TYPE2:
+        if keyword not in out:
+            setattr(out, keyword, "")
+    return out
+
+
 def _values_for(measurement: Measurement, location: str):
     from medviewer.dicom.pixels import decode
     from medviewer.dicom.sources import FileRef
@@ -150,7 +164,7 @@ def export_report(library: Library, out_folder: str | Path,
             if "SOPClassUID" not in ds:
                 raise MeasurementReportError("the measured image is not DICOM", path=location,
                                              hint="SR measurement reports reference DICOM images")
-            evidence[ds.SOPInstanceUID] = ds
+            evidence[ds.SOPInstanceUID] = _evidence(ds)
             source = hd.sr.SourceImageForRegion(
                 referenced_sop_class_uid=ds.SOPClassUID,
                 referenced_sop_instance_uid=ds.SOPInstanceUID,

@@ -16,6 +16,7 @@ from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, prese
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
 from medviewer.qt.library_panel import LibraryPanel
+from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.similar_panel import SimilarCasesPanel
@@ -237,13 +238,10 @@ class MainWindow(QMainWindow):
 
         tools = bar.addMenu("&Tools")
         self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
-        self._action(tools, "Measure length", lambda: self.set_tool("length"), "L")
-        self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
+        add_measurement_actions(self, tools)
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
         self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
-        self._action(tools, "Clear measurements",
-                     lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
         tools.addSeparator()
         self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
 
@@ -468,6 +466,7 @@ class MainWindow(QMainWindow):
                 "p.birth_date, p.sex FROM studies st JOIN patients p ON p.id = st.patient_ref "
                 "WHERE st.id = ?", (series.study_ref,)).fetchone()
         date, description, accession, name, pid, birth, sex = study
+        viewport.library_path = self.library_path  # measurements are kept in the library
         viewport.show_series(series, instances, patient_lines(name, pid, birth, sex, date),
                              study_lines(date, description, accession))
         viewport.series_id = series_id
@@ -687,9 +686,9 @@ class MainWindow(QMainWindow):
         """Choose the left-drag tool for every viewport."""
         for viewport in self.viewports:
             viewport.set_tool(tool)
-        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI",
-                 "region": "Region search (drag a rectangle)"}
-        self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
+        names = {"window": "Window / level", "region": "Region search (drag a rectangle)",
+                 **TOOL_HELP}
+        self.statusBar().showMessage(f"Tool: {names.get(tool, tool)} (W for window / level)", 6000)
 
     def toggle_cine(self) -> None:
         """Play or pause the active stack."""
