@@ -13,11 +13,14 @@ from pathlib import Path
 
 from medviewer.cli.output import emit
 
-METHOD_CHOICES = ["rollout", "attention", "occlusion", "similarity"]
+METHOD_CHOICES = ["rollout", "attention", "occlusion", "gradcam", "similarity"]
 
 
 def _add_map_options(parser) -> None:
-    parser.add_argument("--label", help="occlusion: the label explained (default: the top-scoring one)")
+    parser.add_argument("--label", help="occlusion, gradcam: the label explained (default: the top-scoring one)")
+    parser.add_argument("--fallback-occlusion", action="store_true",
+                        help="gradcam on a bundle without the gradient graph: compute occlusion and say so "
+                             "(default: exit 2 with the reason)")
     parser.add_argument("--fusion", choices=["mean", "max", "min"], default="mean",
                         help="rollout: head fusion (default mean)")
     parser.add_argument("--discard", type=float, default=0.0, metavar="R",
@@ -30,7 +33,8 @@ def _add_map_options(parser) -> None:
                         help="occlusion: fill the window with the training mean grey (default) or "
                              "a blurred copy of itself")
     parser.add_argument("--provider", default="auto", help="auto (default), cpu, cuda, ...")
-    parser.add_argument("--frame", type=int, default=0, help="frame of a multi-frame image")
+    parser.add_argument("--frame", type=int, default=None,
+                        help="frame of a multi-frame image (required when the image has several)")
     parser.add_argument("--json", action="store_true")
 
 
@@ -65,7 +69,7 @@ def register(subparsers) -> None:
                     "map inside the lesion masks of a synthetic dataset against random maps.")
     c.add_argument("bundle", metavar="BUNDLE", help="model bundle folder")
     c.add_argument("images", nargs="*", metavar="IMAGE", help="DICOM, PNG or JPEG files")
-    c.add_argument("--method", action="append", choices=METHOD_CHOICES[:3],
+    c.add_argument("--method", action="append", choices=METHOD_CHOICES[:4],
                    help="method to check (repeatable; default: rollout, attention and occlusion)")
     c.add_argument("--scope", choices=["all", "head"], default="all",
                    help="randomise all weights (default) or only the classification head")
@@ -83,7 +87,7 @@ def _request(args, method: str):
 
     return ExplainRequest(method, fusion=args.fusion, discard_ratio=args.discard, block=args.block,
                           head=args.head, label=args.label, window=args.window, stride=args.stride,
-                          fill=args.fill)
+                          fill=args.fill, fallback=bool(getattr(args, "fallback_occlusion", False)))
 
 
 def _other_path(out: Path, given: str | None) -> Path:
@@ -100,8 +104,15 @@ def run_explain(args) -> int:
         raise MedViewerError(f"--out must end in .png or .npy, not '{out.suffix}'", path=out)
     if args.method == "similarity" and not args.other:
         raise MedViewerError("--method similarity compares two images", hint="add --other IMAGE")
+    from medviewer.inference.applicability import assess, image_facts
+
     explainer = open_explainer(args.bundle, provider=args.provider)
+    facts = image_facts(args.image)
     image = display_image(args.image, args.frame)
+    if args.label is not None and args.label not in explainer.labels:
+        raise MedViewerError(f"unknown label {args.label!r}", path=args.bundle,
+                             hint=f"the model's labels are {', '.join(explainer.labels)}")
+    applicability = assess(explainer.bundle, facts, explainer.outputs(image, ("embedding",)).embedding)
     try:
         request = _request(args, args.method)
         if args.method == "similarity":
@@ -116,9 +127,9 @@ def run_explain(args) -> int:
         raise MedViewerError(str(exc), hint="see `medviewer explain --help`") from exc
     save_map(explanation, image, out, opacity=args.opacity, threshold=args.threshold)
     payload = {"bundle": str(explainer.bundle.path), "image": args.image, "out": str(out),
-               "provider": explainer.runner.provider, **explanation.to_dict()}
+               "provider": explainer.runner.provider, **applicability.to_dict(), **explanation.to_dict()}
     payload.pop("best_match", None)
-    lines = [f"{explanation.title}: wrote {out} ({explanation.image_map.shape[1]}x"
+    lines = [applicability.summary(), f"{explanation.title}: wrote {out} ({explanation.image_map.shape[1]}x"
              f"{explanation.image_map.shape[0]} px, {explanation.seconds * 1000:.0f} ms on "
              f"{explainer.runner.provider})"]
     if args.method == "similarity":
@@ -129,6 +140,8 @@ def run_explain(args) -> int:
         lines.append(f"label {explanation.label}, logit {explanation.score:.3f}")
     if "note" in explanation.extra:
         lines.append(explanation.extra["note"])
+    if "fallback" in explanation.extra:
+        lines.append(explanation.extra["fallback"])
     if args.faithfulness:
         curves = explainer.faithfulness(image, explanation)
         payload["faithfulness"] = curves.to_dict()

@@ -95,6 +95,28 @@ class Explainer:
         self._cache: OrderedDict[str, ModelOutputs] = OrderedDict()
         self._cache_size = max(1, int(cache_size))
         self._lock = threading.Lock()
+        self._gradcam = None
+
+    @property
+    def has_gradcam(self) -> bool:
+        """Return whether the bundle carries the Grad-CAM gradient graph."""
+        return isinstance(self.bundle.metadata.get("gradcam"), dict)
+
+    def gradcam_graph(self):
+        """Return the bundle's Grad-CAM graph (its session opens on first use).
+
+        Raises
+        ------
+        GradcamUnavailableError
+            The bundle was exported without it.
+        """
+        from medviewer.explain.gradcam import GradcamGraph
+
+        with self._lock:
+            if self._gradcam is None:
+                preference = getattr(self.runner, "provider_preference", None) or "cpu"
+                self._gradcam = GradcamGraph(self.bundle, preference, threads=getattr(self.runner, "threads", None))
+            return self._gradcam
 
     # -- model runs ----------------------------------------------------------------------------
     def outputs(self, image: np.ndarray, need: tuple[str, ...] = ("attention", "tokens", "embedding")
@@ -188,6 +210,13 @@ class Explainer:
         state = ensure_state(state)
         request = request or ExplainRequest()
         t0 = time.perf_counter()
+        fallback_note = None
+        if request.method == "gradcam" and not self.has_gradcam:
+            if not request.fallback:
+                self.gradcam_graph()  # raises GradcamUnavailableError, in words
+            fallback_note = ("this bundle has no Grad-CAM gradient graph (exported before Grad-CAM support): "
+                             "showing occlusion instead; re-export it for Grad-CAM")
+            request = request.with_(method="occlusion")
         out = self.outputs(image, ("attention",) if request.method in ("rollout", "attention") else ())
         # Attention maps are stretched to their own range (their floor is far above 0, and
         # the legend says so); occlusion keeps 0 = "hiding this changes nothing".
@@ -209,6 +238,13 @@ class Explainer:
             raw = raw_grid.ravel()
             request = request.with_(label=label)
             mode = "max"
+        elif request.method == "gradcam":
+            index = self.label_index(request.label, out.logits)
+            label = self.labels[index]
+            cams, logits = self.gradcam_graph().cam(out.tensor, index)
+            raw, score = cams[0].ravel(), float(logits[0, index])
+            request = request.with_(label=label)
+            mode = "max"
         else:
             raise ValueError("similarity maps need two images: use explain_pair")
         raw_grid = np.asarray(raw, dtype=np.float64).reshape(self.grid)
@@ -218,6 +254,11 @@ class Explainer:
         if request.method == "occlusion" and scale[1] <= 0:
             result.extra["note"] = (f"no region supports {label}: hiding any window does not lower its "
                                     "score, so the map is empty")
+        if request.method == "gradcam" and scale[1] <= 0:
+            result.extra["note"] = (f"Grad-CAM is empty for {label}: no patch's activations push its logit up "
+                                    "(all negative before the ReLU)")
+        if fallback_note:
+            result.extra["fallback"] = fallback_note
         return result
 
     def explain_pair(self, query: np.ndarray, other: np.ndarray,

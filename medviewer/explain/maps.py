@@ -10,12 +10,15 @@ import numpy as np
 from medviewer.explain.attention import FUSIONS
 from medviewer.explain.geometry import InputGeometry
 
-METHODS = ("rollout", "attention", "occlusion", "similarity")
+METHODS = ("rollout", "attention", "occlusion", "gradcam", "similarity")
+# Methods that explain one label (the others show where the model looked, for any label).
+CLASS_METHODS = ("occlusion", "gradcam")
 FILLS = ("mean", "blur")
 METHOD_TITLES = {
     "rollout": "Attention rollout",
     "attention": "Raw attention",
     "occlusion": "Occlusion saliency",
+    "gradcam": "Grad-CAM",
     "similarity": "Patch match (rank in the pair)",
 }
 
@@ -27,7 +30,7 @@ class ExplainRequest:
     Attributes
     ----------
     method : str
-        ``rollout``, ``attention``, ``occlusion`` or ``similarity``.
+        ``rollout``, ``attention``, ``occlusion``, ``gradcam`` or ``similarity``.
     fusion : str
         Rollout head fusion: ``mean``, ``max`` or ``min``.
     discard_ratio : float
@@ -37,13 +40,16 @@ class ExplainRequest:
     head : int or None
         Raw attention: head index; None averages the heads.
     label : str or None
-        Occlusion: the label explained (None: the highest-scoring one).
+        Occlusion and Grad-CAM: the label explained (None: the highest-scoring one).
     window, stride : int
         Occlusion window side and step, in patches.
     fill : str
         Occlusion fill: ``mean`` (default: the training set's mean grey) or
         ``blur`` (the window's own content blurred with a Gaussian of half a
         patch: its detail goes, its brightness stays).
+    fallback : bool
+        Grad-CAM on a bundle without the gradient graph: compute occlusion
+        instead and say so (True), or raise (False: the CLI's explicit choice).
     """
 
     method: str = "rollout"
@@ -55,6 +61,7 @@ class ExplainRequest:
     window: int = 2
     stride: int = 1
     fill: str = "mean"
+    fallback: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -82,6 +89,8 @@ class ExplainRequest:
         if self.method == "occlusion":
             size = f"{self.window}x{self.window} patches"
             return f"{title}: {self.label or 'top label'} ({size}, {self.fill} fill)"
+        if self.method == "gradcam":
+            return f"{title}: {self.label or 'top label'} (last block norm1)"
         return title
 
 

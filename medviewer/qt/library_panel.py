@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, Q
 
 from medviewer.display.render import thumbnail
 from medviewer.qt.workers import TaskRunner
+from medviewer.services.session import Session
 from medviewer.store.library import Library
 
 THUMB = 56
@@ -49,7 +50,7 @@ def _patient_title(patient) -> str:
 
 
 class LibraryPanel(QWidget):
-    """Browse a library; double-click (or Enter) opens a series.
+    """Browse the session's library; double-click (or Enter) opens a series.
 
     Signals
     -------
@@ -62,8 +63,9 @@ class LibraryPanel(QWidget):
     sig_series_chosen = Signal(int)
     sig_search_left = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session = session
         self.library_path: str | None = None
         self.hide_identifying = False
         self._thumbs: dict[int, np.ndarray] = {}
@@ -86,15 +88,17 @@ class LibraryPanel(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        # Activated = double-click or Enter (per platform style); listening to
+        # itemDoubleClicked as well opened the series twice.
         # Enter/Escape hand the keyboard back to the viewer: a search box that keeps the focus
         # swallows every single-key viewer shortcut (1-6, I, R, Space) typed after a search.
         self.search.returnPressed.connect(self.sig_search_left.emit)
         self.search.installEventFilter(self)
         self.tree.itemActivated.connect(self._on_activated)
-        self.tree.itemDoubleClicked.connect(self._on_activated)
         self._runner = TaskRunner(self)
         self._thumb_timer = QTimer(self, interval=200)
         self._thumb_timer.timeout.connect(self._apply_thumbnails)
+        session.connect("library_opened", self.set_library)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
         from PySide6.QtCore import QEvent

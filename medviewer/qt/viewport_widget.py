@@ -12,6 +12,7 @@ scale bar are painted in the canvas's own pass (:mod:`medviewer.qt.viewport_over
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -37,6 +38,8 @@ GREY_LUT = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 INVERTED_LUT = GREY_LUT[::-1].copy()
 ACTIVE_OUTLINE = QColor(47, 155, 224)
 OUTLINE_WIDTH = 2
+
+log = logging.getLogger(__name__)
 
 
 class ViewportWidget(QWidget):
@@ -80,7 +83,7 @@ class ViewportWidget(QWidget):
         self.state.connect("window_changed", lambda window: self._apply_window())
         self.state.connect("transform_changed", self.measurements.on_transform_changed)
         self.state.connect("transform_changed", self._show_plane)
-        self._decoder.sig_failed.connect(self._on_decode_failed)
+        self._decoder.sig_errored.connect(self._on_decode_failed)
 
     # -- construction -----------------------------------------------------------------------
     def _build(self) -> None:
@@ -306,11 +309,16 @@ class ViewportWidget(QWidget):
             self.image_item.setLevels(self._stored_levels())
             self._update_corners()
 
-    def _on_decode_failed(self, message: str, detail: str) -> None:
+    def _on_decode_failed(self, exc: Exception) -> None:
+        from medviewer.errors import MedViewerError
+        from medviewer.qt.workers import error_detail
+
+        if not isinstance(exc, MedViewerError):  # a decoder bug, not a bad file: keep the trace
+            log.error("decoding failed unexpectedly\n%s", error_detail(exc))
         self.image_item.clear()
         self._frame = None
         self._image = None
-        self.message.setText(f"This image cannot be shown:\n{message}")
+        self.message.setText(f"This image cannot be shown:\n{exc}")
         self.message.show()
 
     # -- interaction ----------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def open_explainer(model: Any, *, provider: str = "auto", threads: int | None = 
     return Explainer(ModelRunner(bundle, provider, threads=threads))
 
 
-def display_image(path: str | Path, frame: int = 0) -> np.ndarray:
+def display_image(path: str | Path, frame: int | None = 0) -> np.ndarray:
     """Return a frame of an image file (DICOM, PNG, JPEG) as the viewer displays it.
 
     Raises
@@ -88,7 +88,17 @@ def display_image(path: str | Path, frame: int = 0) -> np.ndarray:
     from medviewer.display.render import render_frame
 
     ref = FileRef.from_display(str(path))
-    return render_frame(decode(ref), frame)
+    decoded = decode(ref)
+    count = decoded.frame_count
+    if frame is None:
+        if count > 1:
+            raise MedViewerError(f"the image has {count} frames and none was chosen", path=str(path),
+                                 hint=f"choose one with --frame N (0..{count - 1})")
+        frame = 0
+    if not 0 <= frame < count:
+        raise MedViewerError(f"frame {frame} does not exist: the image has {count} frame(s)", path=str(path),
+                             hint=f"choose --frame 0..{count - 1}")
+    return render_frame(decoded, frame)
 
 
 def hit_image(hit: Any) -> np.ndarray:

@@ -95,9 +95,13 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table = read_label_table(labels) if isinstance(labels, (str, os.PathLike)) else labels
     state.set_progress(0.0, "Listing files")
-    refs = list(iter_files(inputs))
-    known = library.known_files()
     report = ImportReport()
+
+    def listed_skip(name: str, reason: str, detail: str) -> None:
+        report.skipped.append(SkippedFile(name, reason, detail))
+
+    refs = list(iter_files(inputs, on_skip=listed_skip))
+    known = library.known_files()
     # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
     # a zip of it) is one image; the same instance in another encoding is kept.
     seen_copies = {(r[0], r[1], r[2]): r[3] for r in library.conn.execute(

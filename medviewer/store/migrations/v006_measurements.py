@@ -1,6 +1,9 @@
-"""Schema version 5: measurements and annotations on images, kept per image (frozen text)."""
+"""Schema version 6: measurements and annotations on images, kept per image (frozen text).
 
-VERSION = 5
+(Issue 16 planned this as 5; reports took 5 in main first.)
+"""
+
+VERSION = 6
 
 SQL = """
 CREATE TABLE measurements (
