@@ -18,6 +18,7 @@ from medviewer.qt.dialogs import ShortcutSheetDialog
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
+from medviewer.qt.mpr_window import add_mpr_action
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
 from medviewer.qt.similar_panel import SimilarCasesPanel
@@ -243,6 +244,7 @@ class MainWindow(QMainWindow):
         tools = bar.addMenu("&Tools")
         self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
         add_measurement_actions(self, tools)
+        add_mpr_action(self, tools)
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
         self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
