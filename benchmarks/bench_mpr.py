@@ -57,7 +57,9 @@ def main() -> int:
                      png=False, size=512)
     files = sorted((tmp / "ct" / "dicom").rglob("*.dcm"))
     images = [decode(FileRef.for_path(p)) for p in files]
-    images = [im for im in images if im.frames.shape[1:3] == (args.size, args.size)]
+    # The dataset also holds radiographs: keep the CT volume's slices.
+    images = [im for im in images if im.units == "HU" and im.position is not None
+              and im.frames.shape[1:3] == (args.size, args.size)]
     builds = []
     for _ in range(3):
         start = time.perf_counter()

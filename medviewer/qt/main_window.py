@@ -554,8 +554,20 @@ class MainWindow(QMainWindow):
         else:
             self.session.show_plane(plane.instance.id, plane.frame, plane.instance.location,
                                     plane.instance.series_ref, slot=slot)
-        # Follow by relative position: the same fraction of the way through each stack.
-        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()])
+        # Follow by patient position where the frames of reference allow it (said in words).
+        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()],
+                                frame_of=self._frame_of_reference)
+        stayed = [self.scroll_sync.reason_for(v.state) for v in self._visible_viewports()
+                  if v is not viewport and v.state.planes]
+        if any(r.startswith("not linked") for r in stayed):
+            self.statusBar().showMessage(next(r for r in stayed if r.startswith("not linked")), 4000)
+
+    def _frame_of_reference(self, state) -> str:
+        """Return the Frame of Reference UID of the image a viewer state shows ("" unknown)."""
+        for viewport in self.viewports:
+            if viewport.state is state and viewport._image is not None:
+                return viewport._image.frame_of_reference
+        return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
         rows, cols = LAYOUTS[self.settings.layout]
