@@ -6,9 +6,8 @@ length, an ellipse, a length) on every tenth slice.  Once the series is cached,
 it steps through every slice; each sample forces a synchronous repaint of the
 canvas and processes pending events, so it is state change + levels + LUT +
 paint of everything on screen.  The peer is pyqtgraph's own ``ImageView``
-showing the same volume with the same levels.  Ours and the peer are timed in
-interleaved rounds (ours, peer, ours, peer...), so a change in machine load hits
-both alike.  ``--busy N`` runs N CPU-bound processes beside the measurement
+showing the same volume with the same levels.  Ours and the peer alternate frame
+by frame (ours, peer, ours, peer...), so a change in machine load hits both alike.  ``--busy N`` runs N CPU-bound processes beside the measurement
 (the "machine loaded" goal).
 
 Memory: the decoded-image cache's bytes for the series against the same volume
@@ -78,32 +77,29 @@ def add_measurements(viewport, every: int = 10) -> int:
     return count
 
 
-def time_ours(app, viewport) -> list[float]:
-    canvas = viewport.view.viewport()
+def time_interleaved(app, viewport, peer, count: int) -> tuple[list[float], list[float]]:
+    """Step both through every slice, one frame of ours then one of the peer's.
+
+    Frame-by-frame alternation puts both under the same machine load at each moment
+    (on a shared machine the load swings within seconds).
+    """
+    canvas, peer_canvas = viewport.view.viewport(), peer.ui.graphicsView.viewport()
     viewport.state.set_index(0)
+    peer.setCurrentIndex(0)
     app.processEvents()
-    samples = []
-    for index in range(1, len(viewport.state.planes)):
+    ours, theirs = [], []
+    for index in range(1, count):
         start = time.perf_counter()
         viewport.state.set_index(index)
         canvas.repaint()
         app.processEvents()  # anything else queued for this frame
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def time_peer(app, peer, count: int) -> list[float]:
-    canvas = peer.ui.graphicsView.viewport()
-    peer.setCurrentIndex(0)
-    app.processEvents()
-    samples = []
-    for index in range(1, count):
+        ours.append(time.perf_counter() - start)
         start = time.perf_counter()
         peer.setCurrentIndex(index)
-        canvas.repaint()
+        peer_canvas.repaint()
         app.processEvents()
-        samples.append(time.perf_counter() - start)
-    return samples
+        theirs.append(time.perf_counter() - start)
+    return ours, theirs
 
 
 def main() -> int:
@@ -174,8 +170,9 @@ def main() -> int:
     ours, baseline = [], []
     try:
         for _ in range(args.rounds):
-            ours += time_ours(app, viewport)
-            baseline += time_peer(app, peer, volume.shape[0])
+            a, b = time_interleaved(app, viewport, peer, volume.shape[0])
+            ours += a
+            baseline += b
     finally:
         stop.set()
         for proc in neighbours:
@@ -184,7 +181,7 @@ def main() -> int:
     p50, p99 = percentiles(ours)
     b50, b99 = percentiles(baseline)
     load = f"{args.busy} CPU-bound process(es) beside it" if args.busy else "no added load"
-    print(f"{len(ours)} frames each, {args.rounds} interleaved rounds, {load}; "
+    print(f"{len(ours)} frames each, {args.rounds} rounds, frames interleaved, {load}; "
           f"markers {'/'.join(markers)}, scale bar {viewport.overlay.scale_bar}, "
           f"{drawn} measurements on {drawn // 3} slices")
     rows = [

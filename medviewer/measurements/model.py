@@ -135,9 +135,45 @@ def cobb_angle(points) -> float:
 
 def region_mask(measurement: Measurement, shape: tuple[int, int]) -> np.ndarray:
     """Return the pixels whose centres lie inside a region measurement (rows x columns)."""
+    mask = np.zeros(shape, dtype=bool)
+    window = _bounding_window(measurement, shape)
+    if window is not None:
+        (r0, r1), (c0, c1) = window
+        mask[r0:r1, c0:c1] = _mask_in(measurement, r0, r1, c0, c1)
+    return mask
+
+
+def _bounding_window(measurement: Measurement, shape) -> tuple | None:
+    # Only the region's bounding box is tested: a small ROI on a 512x512 (or a
+    # 3000x3000 radiograph) must not cost a whole-image pass.
+    pts = np.asarray(measurement.points, dtype=float)
+    if measurement.kind == "ellipse":
+        centre = (pts[0] + pts[1]) / 2.0
+        reach = max(np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[3] - pts[2])) / 2.0
+        low, high = centre - reach, centre + reach
+    else:
+        low, high = pts.min(axis=0), pts.max(axis=0)
     rows, cols = shape
-    yy, xx = np.mgrid[:rows, :cols]
+    c0, c1 = max(0, int(math.floor(low[0]))), min(cols, int(math.ceil(high[0])) + 1)
+    r0, r1 = max(0, int(math.floor(low[1]))), min(rows, int(math.ceil(high[1])) + 1)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return (r0, r1), (c0, c1)
+
+
+def region_values(measurement: Measurement, values: np.ndarray) -> np.ndarray:
+    """Return the values of the pixels inside a region measurement."""
+    window = _bounding_window(measurement, values.shape)
+    if window is None:
+        return np.empty(0, dtype=values.dtype)
+    (r0, r1), (c0, c1) = window
+    return values[r0:r1, c0:c1][_mask_in(measurement, r0, r1, c0, c1)]
+
+
+def _mask_in(measurement: Measurement, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    yy, xx = np.mgrid[r0:r1, c0:c1]
     cx, cy = xx + 0.5, yy + 0.5
+    shape = cx.shape
     pts = np.asarray(measurement.points, dtype=float)
     if measurement.kind == "rectangle":
         (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
@@ -210,7 +246,7 @@ def measure(measurement: Measurement, values: np.ndarray | None, spacing,
     area = region_area(measurement, spacing)
     if values is None or values.ndim != 2:
         return MeasurementValues(area=area, length_unit=unit, value_unit=value_unit)
-    inside = np.asarray(values)[region_mask(measurement, values.shape)]
+    inside = region_values(measurement, np.asarray(values))
     if inside.size == 0:
         return MeasurementValues(area=area, pixels=0, length_unit=unit, value_unit=value_unit)
     inside = inside.astype(np.float64)

@@ -98,9 +98,9 @@ class MeasurementLayer:
         if index not in self._drawn:
             self._drawn[index] = [self._draw(m) for m in self._by_plane.get(index, [])]
         for entry in self._drawn[index]:
+            # Labels were computed when drawn (the pixels under them do not change).
             for part in (*entry.parts, entry.label):
                 part.setVisible(True)
-            self._update_label(entry)
         if self._shown_plane != index:
             self._cancel_pending()
         self._shown_plane = index
