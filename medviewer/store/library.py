@@ -92,6 +92,9 @@ class InstanceRow:
     transfer_syntax: str
     pixel_spacing: tuple[float, float] | None
     slice_index: int | None
+    # (0020,0032) and (0020,0037) as imported: for position-based scroll sync.
+    image_position: tuple[float, float, float] | None = None
+    image_orientation: tuple[float, ...] | None = None
 
     @property
     def ref(self) -> FileRef:
@@ -124,6 +127,16 @@ class StudyHeader:
     patient_id: str
     birth_date: str
     sex: str
+
+
+def _json_tuple(text: str | None) -> tuple | None:
+    """Return a stored JSON list of numbers as a tuple (``None`` when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in json.loads(text))
+    except (ValueError, TypeError):
+        return None
 
 
 class Library:
@@ -400,13 +413,15 @@ class Library:
         """Return the instances of a series in spatial order."""
         rows = self.conn.execute(
             "SELECT id, series_ref, location, path, member, kind, sop_uid, instance_number, rows, "
-            "columns, frames, photometric, transfer_syntax, spacing_row, spacing_col, slice_index "
-            "FROM instances WHERE series_ref = ? "
+            "columns, frames, photometric, transfer_syntax, spacing_row, spacing_col, slice_index, "
+            "position, orientation FROM instances WHERE series_ref = ? "
             "ORDER BY COALESCE(slice_index, 1e9), instance_number, location", (series_ref,))
         out = []
         for r in rows:
             spacing = (r[13], r[14]) if r[13] is not None else None
-            out.append(InstanceRow(*r[:13], pixel_spacing=spacing, slice_index=r[15]))
+            out.append(InstanceRow(*r[:13], pixel_spacing=spacing, slice_index=r[15],
+                                   image_position=_json_tuple(r[16]),
+                                   image_orientation=_json_tuple(r[17])))
         return out
 
     def instance_by_location(self, location: str) -> InstanceRow | None:
