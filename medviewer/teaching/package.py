@@ -16,7 +16,10 @@ rectangles show in them too.  Notes, captions, tags and the collection
 description are scrubbed of the names, IDs and dates found in the exported
 images' headers (:class:`medviewer.deid.clean.TextCleaner`); a note that lost
 text is listed in the warnings, because only the author can tell whether the
-note still identifies someone in other words.
+note still identifies someone in other words.  The case's report (its own, else
+its study's) goes with the answer, cleaned by :func:`medviewer.reports.deid.clean_report`
+(titles and labelled names, labelled identifiers, dates, contacts, and the same
+header values); a report that lost text is listed in the warnings too.
 """
 
 from __future__ import annotations
@@ -332,6 +335,9 @@ def _case(store: TeachingStore, cleaner: TextCleaner, item: CollectionItem, numb
         scrubbed[name] = clean
         if _words(clean) != _words(text):
             lost.append(name)
+    report = _report_text(store, cleaner, item.case_id)
+    if report[1]:
+        lost.append("report")
     if lost:
         result.warnings.append(f"case {number}: identifying values removed from the note "
                                f"({', '.join(lost)}); check the wording")
@@ -362,8 +368,18 @@ def _case(store: TeachingStore, cleaner: TextCleaner, item: CollectionItem, numb
         history=scrubbed["history"], findings=scrubbed["findings"],
         diagnosis=scrubbed["diagnosis"], discussion=scrubbed["discussion"],
         citations=scrubbed["citations"], free_text=scrubbed["free_text"], figures=figures,
-        similar=exemplars["similar"], dissimilar=exemplars["dissimilar"], warnings=warnings)
+        similar=exemplars["similar"], dissimilar=exemplars["dissimilar"], warnings=warnings,
+        report=report[0])
     return page, case
+
+
+def _report_text(store: TeachingStore, cleaner: TextCleaner, case_id: int) -> tuple[str, int]:
+    """Return the case's de-identified report text and how many values were removed."""
+    from medviewer.reports.deid import clean_report
+    from medviewer.reports.store import ReportStore
+
+    reports = ReportStore(store.library).reports_for_case(case_id)
+    return clean_report(reports[0].text, cleaner) if reports else ("", 0)
 
 
 def _clean_lines(cleaner: TextCleaner, text: str) -> str:
