@@ -158,7 +158,11 @@ class PairSet(torch.utils.data.Dataset):
 # -- training ------------------------------------------------------------------------------------
 def train(cfg: PriorConfig, splits, pre, tokenizer, out: Path, epochs: int, batch: int, lr: float,
           seed: int, log=print) -> dict[str, Any]:
-    """Train with AdamW + cosine schedule; keep the epoch with the best validation mAP."""
+    """Train with AdamW + cosine schedule; keep the epoch with the best validation score.
+
+    The score is the mean average precision of the finding phrases (text-to-image);
+    for the image-only baseline, same-label precision@5 of image-to-image retrieval.
+    """
     torch.manual_seed(seed)
     train_p, val_p, _ = splits
     caches = [[resized_unit(load_image(p.path), pre) for p in part] for part in splits]
@@ -183,13 +187,16 @@ def train(cfg: PriorConfig, splits, pre, tokenizer, out: Path, epochs: int, batc
             sched.step()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(loader)
-        val = text_to_image_metrics(model, tokenizer, val_p, caches[1], pre)
+        if cfg.weight_global or cfg.weight_local:
+            score = text_to_image_metrics(model, tokenizer, val_p, caches[1], pre)["mean_ap"]
+        else:  # the image-only baseline: chosen by its own task, image-to-image retrieval
+            score = image_to_image(image_embeddings(model, caches[1], pre), val_p, seed)["p@5"]
         entry = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
-                 **{k: round(v, 4) for k, v in sums.items()}, "val_map": round(val["mean_ap"], 4)}
+                 **{k: round(v, 4) for k, v in sums.items()}, "val_score": round(score, 4)}
         history.append(entry)
-        improved = val["mean_ap"] > best
+        improved = score > best
         if improved:
-            best = val["mean_ap"]
+            best = score
             torch.save({"model": model.state_dict(), "cfg": cfg.to_dict(), "epoch": epoch,
                         "preprocess": pre.to_metadata(), "history": history}, out / "best.pt")
         log(json.dumps(entry) + ("  *" if improved else ""), flush=True)
