@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from medviewer.store.library import Library
-from medviewer.study.design import StudySummary, create_study, select_queries
+from medviewer.study.applicability import refusal_message, screen_cases
+from medviewer.study.design import StudyDesignError, StudySummary, create_study, select_queries
 from medviewer.tasks import TaskState, ensure_state
 
 
@@ -29,7 +30,22 @@ def design_study(library: Library, model, name: str, *, queries: int = 20, seed:
     searcher = open_searcher(library, model)
     manifest = status.manifest or {}
     only_patients = SearchFilter(exclude_same_patient=True)
-    chosen = select_queries(library.cases(), queries, seed, stratify, case_ids)
+    meta = _bundle_metadata(model)
+    cases = library.cases()
+    eligible, refused = screen_cases(cases, meta)
+    if case_ids:
+        asked = [i for i in case_ids if i in refused]
+        if asked:
+            raise StudyDesignError(
+                "the model does not apply to these queries: " + refusal_message({i: refused[i] for i in asked}),
+                hint="choose cases the model was trained for, or a model trained on them")
+        chosen = select_queries(cases, queries, seed, stratify, case_ids)
+    else:
+        if len(eligible) < queries and refused:
+            raise StudyDesignError(
+                f"{queries} queries asked but the model applies to only {len(eligible)} of the library's "
+                f"{len(cases)} cases; refused: " + refusal_message(refused), hint="ask for fewer queries")
+        chosen = select_queries(eligible, queries, seed, stratify, None)
 
     def neighbours(case_id):
         state.check()
@@ -42,4 +58,19 @@ def design_study(library: Library, model, name: str, *, queries: int = 20, seed:
     return create_study(library, name, chosen, neighbours, seed=seed, bundle_sha256=sha,
                         index_version=version, k=k,
                         design={"queries": len(chosen), "stratify": stratify,
-                                "explicit": bool(case_ids), "model": str(model)})
+                                "explicit": bool(case_ids), "model": str(model),
+                                "refused_out_of_domain": len(refused)})
+
+
+def _bundle_metadata(model) -> dict | None:
+    """Return the bundle's metadata for a bundle (folder, Bundle, runner), None for the pixel baseline."""
+    from pathlib import Path
+
+    from medviewer.inference import Bundle, load_bundle
+
+    bundle = getattr(model, "bundle", model)
+    if isinstance(bundle, Bundle):
+        return bundle.metadata
+    if isinstance(bundle, (str, Path)) and Path(bundle).is_dir():
+        return load_bundle(bundle, verify_graph=False).metadata
+    return None
