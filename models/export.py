@@ -227,7 +227,7 @@ def build_metadata(state: dict[str, Any], model: ViTClassifier, graph: ExportGra
                    opset: int, name: str, checks: dict[str, Any], card: dict[str, Any] | None) -> dict[str, Any]:
     """Return the bundle's ``metadata.json`` content."""
     from medviewer.inference.bundle import sha256_file
-    from medviewer.inference.metadata import FORMAT_NAME, FORMAT_VERSION
+    from medviewer.inference.metadata import FORMAT_NAME, FORMAT_VERSION, external_data_hashes
 
     spec, cfg = state["spec"], state.get("train_config", {})
     depth = len(model.blocks)
@@ -257,6 +257,8 @@ def build_metadata(state: dict[str, Any], model: ViTClassifier, graph: ExportGra
         "architecture": architecture_summary(model),
         "model_file": "model.onnx",
         "model_sha256": sha256_file(onnx_path),
+        # Weights stored beside the graph (large models) are covered by the checksum too.
+        "external_data": external_data_hashes(onnx_path, onnx_path.parent),
         "recipe": recipe,
         "training_data": state.get("data", {}),
         "metrics": {"val": state.get("val_metrics"), "test": state.get("test_metrics")},
@@ -317,6 +319,7 @@ def _check_through_app(folder: Path, graph: ExportGraph, inputs: dict[str, np.nd
 
 def _add_variant(variant: str, folder: Path, meta: dict[str, Any], inputs: dict[str, np.ndarray], log) -> None:
     from medviewer.inference.bundle import sha256_file
+    from medviewer.inference.metadata import external_data_hashes
     from medviewer.inference.session import create_session
 
     path = folder / f"model.{variant}.onnx"
@@ -347,6 +350,7 @@ def _add_variant(variant: str, folder: Path, meta: dict[str, Any], inputs: dict[
     agreement["limits"] = f"top-1 >= {limits['top1']}, mean embedding cosine >= {limits['cosine']}"
     if ok:
         meta.setdefault("variants", {})[variant] = {"file": path.name, "sha256": sha256_file(path),
+                                                     "external_data": external_data_hashes(path, folder),
                                                      "agreement": agreement}
         create_session(path, "cpu")  # must load
         log(f"{variant}: written ({agreement})")

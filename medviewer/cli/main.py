@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "medviewer.cli.classify_cmd",
     "medviewer.cli.index_cmd",
     "medviewer.cli.search_cmd",
+    "medviewer.cli.report_cmd",
     "medviewer.cli.eval_cmd",
     "medviewer.cli.explain_cmd",
     "medviewer.cli.study_cmd",

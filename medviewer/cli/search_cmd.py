@@ -1,4 +1,4 @@
-"""``medviewer search``: the cases of a library most (and least) similar to an image."""
+"""``medviewer search``: the cases of a library most similar to an image, or matching a phrase."""
 
 from __future__ import annotations
 
@@ -10,15 +10,23 @@ from medviewer.cli.output import emit
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``search`` subcommand."""
     parser = subparsers.add_parser(
-        "search", help="find the library cases most similar to an image",
+        "search", help="find the library cases most similar to an image, or matching a phrase",
         description="Search LIB's index for BUNDLE with IMAGE (a DICOM/PNG/JPEG file). An image "
         "that is a case of the library is searched as that case: its own patient is excluded "
         "(unless --include-same-patient). Filters select candidates before ranking, so k "
-        "results come back whenever k cases pass them.")
-    parser.add_argument("image", metavar="IMAGE")
+        "results come back whenever k cases pass them. With --text PHRASE instead of IMAGE: "
+        "the cases whose reports match the phrase, by BM25 (negations respected: 'effusion' "
+        "does not find 'no effusion'); with --model an image-text bundle, by the learned "
+        "phrase-to-image similarity fused with BM25 (--rank).")
+    parser.add_argument("image", metavar="IMAGE", nargs="?")
     parser.add_argument("--library", required=True, metavar="LIB")
-    parser.add_argument("--model", required=True, metavar="BUNDLE",
-                        help="model bundle folder, or 'pixels' for the raw-pixel baseline")
+    parser.add_argument("--model", metavar="BUNDLE",
+                        help="model bundle folder, or 'pixels' for the raw-pixel baseline "
+                        "(with --text: an image-text bundle)")
+    parser.add_argument("--text", metavar="PHRASE", help="search the reports for this phrase")
+    parser.add_argument("--rank", choices=("bm25", "learned", "fused"), default=None,
+                        help="with --text: BM25 only (default without --model), the learned "
+                        "model only, or both fused (default with --model)")
     parser.add_argument("-k", type=int, default=5, help="nearest cases to return (default 5)")
     parser.add_argument("--farthest", type=int, default=0, metavar="N",
                         help="also return the N farthest cases")
@@ -59,6 +67,15 @@ def parse_region(text: str | None):
 def run(args) -> int:
     """Run one search and print the results."""
     from medviewer.cli.index_cmd import _open_library
+    from medviewer.retrieval import QueryError
+
+    if args.text is not None:
+        if args.image:
+            raise QueryError("give either IMAGE or --text PHRASE, not both")
+        return run_text(args)
+    if not args.image or not args.model:
+        raise QueryError("an image search needs IMAGE and --model BUNDLE",
+                         hint="or search the reports with --text PHRASE")
     from medviewer.retrieval import SearchFilter
     from medviewer.services.retrieval import open_searcher, search_file
 
@@ -102,4 +119,22 @@ def run(args) -> int:
                          f"[{', '.join(h.labels) or 'unlabelled'}]" for h in hits)
     lines.extend(f"warning: {w}" for w in result.warnings)
     emit(args.json, payload, "\n".join(lines))
+    return 0
+
+
+def run_text(args) -> int:
+    """Search the reports of a library for a phrase; print the ranked cases."""
+    from medviewer.cli.index_cmd import _open_library
+    from medviewer.services.reports import text_search
+
+    with _open_library(args.library) as library:
+        result = text_search(library, args.text, k=args.k, model=args.model, rank=args.rank,
+                             provider=args.provider, allow_stale=args.allow_stale)
+    lines = [result.summary]
+    lines.extend(f"  {h.rank:2d}  {h.score:8.4f}  case {h.case_id:<6d} {h.location}  "
+                 f"[{', '.join(h.labels) or 'unlabelled'}]" + (f"\n        \u201c{h.snippet}\u201d"
+                                                              if h.snippet else "")
+                 for h in result.hits)
+    lines.extend(f"warning: {w}" for w in result.warnings)
+    emit(args.json, result.to_dict(), "\n".join(lines))
     return 0

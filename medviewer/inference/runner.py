@@ -73,6 +73,8 @@ class ModelRunner:
         self.provider_preference, self.threads = provider_preference, threads
         self.variant = variant or "fp32"
         model_path, self.model_sha256 = bundle.variant_path(variant)
+        # What indexes and caches are keyed on: weights and preprocessing, not the file alone.
+        self.fingerprint = bundle.fingerprint(variant)
         self.session, self._report = create_session(
             model_path, provider_preference, threads=threads, strict=strict
         )

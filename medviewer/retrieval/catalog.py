@@ -99,6 +99,7 @@ class Catalog:
     library_path: str
     cases: list[CaseInfo]
     _by_id: dict[int, CaseInfo] = field(default_factory=dict, repr=False)
+    _keys: dict[int, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {c.id: c for c in self.cases}
@@ -119,8 +120,10 @@ class Catalog:
         return np.fromiter((c.id for c in self.cases), dtype=np.int64, count=len(self.cases))
 
     def content_keys(self) -> dict[int, int]:
-        """Return ``{case id: content key}``."""
-        return {c.id: c.content_key for c in self.cases}
+        """Return ``{case id: content key}`` (computed once per snapshot; do not modify it)."""
+        if self._keys is None:
+            self._keys = {c.id: c.content_key for c in self.cases}
+        return self._keys
 
 
 def read_catalog(library: Library) -> Catalog:

@@ -95,9 +95,13 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table = read_label_table(labels) if isinstance(labels, (str, os.PathLike)) else labels
     state.set_progress(0.0, "Listing files")
-    refs = list(iter_files(inputs))
-    known = library.known_files()
     report = ImportReport()
+
+    def listed_skip(name: str, reason: str, detail: str) -> None:
+        report.skipped.append(SkippedFile(name, reason, detail))
+
+    refs = list(iter_files(inputs, on_skip=listed_skip))
+    known = library.known_files()
     # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
     # a zip of it) is one image; the same instance in another encoding is kept.
     seen_copies = {(r[0], r[1], r[2]): r[3] for r in library.conn.execute(
@@ -147,6 +151,8 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
         patient = entry.patient_id if entry is not None and entry.patient_id else None
         if header.kind == "dicom" and header.patient_id:
             patient = None  # the DICOM header's own patient wins over a table
+        elif header.kind == "raster" and not patient:
+            patient = raster_patient_id(ref.display)  # not one "(no name), no ID" per file
         pending.append((header, patient))
         if len(pending) >= BATCH:
             flush()
@@ -166,6 +172,17 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                           [(s.path, s.reason, s.detail) for s in report.skipped])
     state.set_progress(1.0, f"Imported {report.instances} images, skipped {len(report.skipped)}")
     return report
+
+
+def raster_patient_id(display: str) -> str:
+    """Return the patient ID a PNG/JPEG without a label-table row gets: its file name's stem.
+
+    A radiograph file carries no patient; its name (``00000013_005.png``) is the
+    only thing a reader can find it by, and it keeps each file its own patient.
+    """
+    name = display.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return stem or name
 
 
 def _is_compressed(header: InstanceHeader) -> bool:

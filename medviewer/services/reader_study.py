@@ -10,12 +10,15 @@ from medviewer.tasks import TaskState, ensure_state
 
 def design_study(library: Library, model, name: str, *, queries: int = 20, seed: int = 0,
                  stratify: str = "none", case_ids: list[int] | None = None, k: int = 5,
-                 state: TaskState | None = None) -> StudySummary:
+                 domain_check=None, state: TaskState | None = None) -> StudySummary:
     """Choose queries and freeze each one's ``k`` closest and ``k`` farthest cases.
 
     Candidates come from the library's index for ``model`` (which must be up to
     date), excluding the query and its patient.  The study records the
-    bundle's sha256 and the index's version.
+    bundle's sha256 and the index's version.  ``domain_check`` (``case ->
+    reason``, see :data:`medviewer.study.design.DomainCheck`) refuses a design
+    with a query or candidate the model does not apply to; the bundle's
+    applicability check is the one to pass.
     """
     from medviewer.retrieval.filters import SearchFilter
     from medviewer.services.retrieval import index_status, open_searcher
@@ -56,7 +59,7 @@ def design_study(library: Library, model, name: str, *, queries: int = 20, seed:
     sha = manifest.get("model_sha256") or ""
     version = f"{manifest.get('kind', '')}@{manifest.get('updated_at', '')}"
     return create_study(library, name, chosen, neighbours, seed=seed, bundle_sha256=sha,
-                        index_version=version, k=k,
+                        index_version=version, k=k, domain_check=domain_check,
                         design={"queries": len(chosen), "stratify": stratify,
                                 "explicit": bool(case_ids), "model": str(model),
                                 "refused_out_of_domain": len(refused)})

@@ -104,7 +104,7 @@ class _ModelIdentity:
     """What an index check needs of a model (sha256, metric, dimension), without starting ONNX Runtime."""
 
     def __init__(self, bundle: Any) -> None:
-        self.identity = bundle.sha256
+        self.identity = bundle.fingerprint()
         self.name = bundle.name
         self.metric = str(bundle.metadata.get("embedding", {}).get("metric", "cosine"))
         self.dim = int(bundle.embedding_dim)

@@ -98,3 +98,69 @@ class ViewerState(EventEmitter):
         """Undo rotation, flips and inversion."""
         self.rotation, self.flip_horizontal, self.flip_vertical, self.invert = 0, False, False, False
         self.emit("transform_changed")
+
+
+class ScrollSync:
+    """Keep stacks at the same relative position while one of them scrolls.
+
+    Headless: works on :class:`ViewerState` objects.  The window calls :meth:`follow`
+    when a state's index changed; the guard keeps the followers' own
+    ``index_changed`` events from echoing back.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._syncing = False
+
+    def follow(self, source: ViewerState, others: list[ViewerState]) -> None:
+        """Move every other stack of two planes or more to the source's fraction of the way."""
+        if not self.enabled or self._syncing or len(source.planes) < 2:
+            return
+        fraction = source.index / (len(source.planes) - 1)
+        self._syncing = True
+        try:
+            for other in others:
+                if other is not source and len(other.planes) > 1:
+                    other.set_index(round(fraction * (len(other.planes) - 1)))
+        finally:
+            self._syncing = False
+
+
+class WindowLink:
+    """Keep the window/level of two viewer states equal (a query and a result beside it).
+
+    One pair at a time: linking another pair unlinks the old one, so a comparison
+    opened earlier never keeps steering a viewport that now shows something else.
+    """
+
+    def __init__(self) -> None:
+        self.pair: tuple[ViewerState, ViewerState] | None = None
+        self._callbacks: list[tuple[ViewerState, object]] = []
+        self._busy = False
+
+    def link(self, first: ViewerState, second: ViewerState) -> None:
+        """Link two states; the second takes the first's window at once."""
+        if self.pair == (first, second):
+            return
+        self.unlink()
+        self.pair = (first, second)
+        for source, target in ((first, second), (second, first)):
+            def on_window(window, target=target):
+                if self._busy:
+                    return
+                self._busy = True
+                try:
+                    target.set_window(window)
+                finally:
+                    self._busy = False
+            source.connect("window_changed", on_window)
+            self._callbacks.append((source, on_window))
+        if first.window is not None:
+            second.set_window(first.window)
+
+    def unlink(self) -> None:
+        """Stop linking."""
+        for source, callback in self._callbacks:
+            source.disconnect("window_changed", callback)
+        self._callbacks.clear()
+        self.pair = None

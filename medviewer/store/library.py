@@ -113,6 +113,19 @@ class CaseRow:
     labels: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class StudyHeader:
+    """What the viewer's corner text says about a study and its patient."""
+
+    study_date: str
+    description: str
+    accession: str
+    patient_name: str
+    patient_id: str
+    birth_date: str
+    sex: str
+
+
 class Library:
     """A case library backed by one SQLite file.
 
@@ -326,8 +339,12 @@ class Library:
                     "OR se.modality LIKE ? OR se.body_part LIKE ?) OR p.id IN ("
                     "SELECT st.patient_ref FROM labels l JOIN cases c ON c.id = l.case_ref "
                     "JOIN instances i ON i.id = c.instance_ref JOIN series se ON se.id = "
-                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?)")
-            params = (like,) * 8
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?) "
+                    # The file name (after the last "/"), for PNG/JPEG radiographs above all.
+                    "OR p.id IN (SELECT st.patient_ref FROM instances i JOIN series se ON se.id = "
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE replace(i.location, "
+                    "rtrim(i.location, replace(i.location, '/', '')), '') LIKE ?)")
+            params = (like,) * 9
         sql += " ORDER BY p.patient_id, p.name, p.id"
         return [PatientRow(r[0], r[1], r[2], r[3], r[4], r[5])
                 for r in self.conn.execute(sql, params)]
@@ -410,6 +427,59 @@ class Library:
             "SELECT DISTINCT l.name FROM labels l JOIN cases c ON c.id = l.case_ref JOIN "
             "instances i ON i.id = c.instance_ref WHERE i.series_ref = ? AND l.source != 'model' "
             "ORDER BY l.name", (series_ref,))
+        return [r[0] for r in rows]
+
+    def case_at(self, instance_id: int, frame: int = 0) -> int | None:
+        """Return the case of one plane (instance, frame), or None when it is not a case."""
+        row = self.conn.execute("SELECT id FROM cases WHERE instance_ref = ? AND frame = ?",
+                                (instance_id, frame)).fetchone()
+        return None if row is None else int(row[0])
+
+    def case_map(self, series_ref: int) -> dict[tuple[int, int], int]:
+        """Return ``{(instance id, frame): case id}`` of every case of a series."""
+        rows = self.conn.execute(
+            "SELECT c.instance_ref, c.frame, c.id FROM cases c JOIN instances i ON "
+            "i.id = c.instance_ref WHERE i.series_ref = ?", (series_ref,))
+        return {(int(i), int(f)): int(c) for i, f, c in rows}
+
+    def case_plane(self, case_id: int) -> tuple[int, int, int] | None:
+        """Return ``(series id, instance id, frame)`` of a case, or None if it is gone."""
+        row = self.conn.execute(
+            "SELECT i.series_ref, i.id, c.frame FROM cases c JOIN instances i ON "
+            "i.id = c.instance_ref WHERE c.id = ?", (case_id,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+    def instance_cases(self, instance_id: int) -> list[tuple[int, int, str]]:
+        """Return ``(case id, frame, mask path)`` of the cases of one instance."""
+        rows = self.conn.execute("SELECT id, frame, mask_path FROM cases WHERE instance_ref = ? "
+                                 "ORDER BY frame", (instance_id,))
+        return [(int(c), int(f), m or "") for c, f, m in rows]
+
+    def study_header(self, study_id: int) -> StudyHeader | None:
+        """Return the study's date, description and accession with its patient's details."""
+        row = self.conn.execute(
+            "SELECT st.study_date, st.description, st.accession, p.name, p.patient_id, "
+            "p.birth_date, p.sex FROM studies st JOIN patients p ON p.id = st.patient_ref "
+            "WHERE st.id = ?", (study_id,)).fetchone()
+        return None if row is None else StudyHeader(*(r or "" for r in row))
+
+    def first_series_of_study(self, study_uid: str) -> int | None:
+        """Return the first series (by id) of a study given its Study Instance UID."""
+        row = self.conn.execute(
+            "SELECT se.id FROM series se JOIN studies st ON st.id = se.study_ref "
+            "WHERE st.study_uid = ? ORDER BY se.id LIMIT 1", (study_uid,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def label_names(self, *, include_model: bool = False) -> list[str]:
+        """Return the distinct label names of the library (dataset/user ones unless asked)."""
+        sql = "SELECT DISTINCT name FROM labels" + ("" if include_model else
+                                                    " WHERE source != 'model'") + " ORDER BY name"
+        return [r[0] for r in self.conn.execute(sql)]
+
+    def modalities(self) -> list[str]:
+        """Return the distinct modalities of the library's series."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT modality FROM series WHERE modality != '' ORDER BY modality")
         return [r[0] for r in rows]
 
     def last_import_skips(self) -> list[tuple[str, str, str]]:

@@ -1,0 +1,89 @@
+"""The Teaching menu of the main window: the Teaching window and teaching packages.
+
+The one place that knows how the main window shows a case: it turns the active
+viewport (case, window/level, overlay on screen) and the Similar cases panel's
+last result into a :class:`~medviewer.qt.teaching_panel.TeachingContext`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from medviewer.qt.teaching_panel import ShownCase, TeachingContext
+
+
+def viewer_context(window) -> TeachingContext:
+    """Return the Teaching panel's view of a main window."""
+
+    def shown_case() -> ShownCase | None:
+        viewport = window.active
+        case_id = window.current_case_id(viewport) if viewport is not None else None
+        if case_id is None:
+            return None
+        state = viewport.state
+        shown = state.window
+        overlay, overlay_map = "", None
+        panel = window.overlay_panel
+        for layer in panel.layers():
+            # Only an overlay drawn on this very plane, unturned, belongs to the key image.
+            if layer.viewport is viewport and layer.visible and layer.image_map is not None \
+                    and layer.plane_key == layer.current_plane_key():
+                overlay = str(panel.method.currentData() or layer.title or "overlay")
+                if not (state.rotation or state.flip_horizontal or state.flip_vertical):
+                    overlay_map = layer.image_map
+        return ShownCase(case_id, None if shown is None else (shown.center, shown.width),
+                         overlay, overlay_map)
+
+    def last_results():
+        result = window.similar_panel.result
+        return result if result is not None and result.query_case is not None else None
+
+    return TeachingContext(library_path=lambda: window.library_path, shown_case=shown_case,
+                           last_results=last_results, open_case=window.open_case)
+
+
+class TeachingMenu:
+    """Builds the Teaching menu and keeps its windows."""
+
+    def __init__(self, window) -> None:
+        self.window = window
+        self.teaching_window = None
+        self._windows = []
+        menu = window.menuBar().addMenu("&Teaching")
+        menu.addAction("Teaching files\u2026", self.show_teaching)
+        menu.addAction("Open a teaching package\u2026", self.open_package)
+        self.menu = menu
+
+    def show_teaching(self):
+        """Show the Teaching window (one per main window)."""
+        from medviewer.qt.teaching_panel import TeachingWindow
+
+        if not self.window.library_path:
+            QMessageBox.information(self.window, "Teaching files", "Open a library first.")
+            return None
+        if self.teaching_window is None:
+            self.teaching_window = TeachingWindow(viewer_context(self.window))
+        self.teaching_window.panel.refresh()
+        self.teaching_window.show()
+        self.teaching_window.raise_()
+        return self.teaching_window
+
+    def open_package(self, folder: str | None = None):
+        """Browse a teaching package from another machine (read-only) and take its quiz."""
+        from medviewer.errors import MedViewerError
+        from medviewer.qt.teaching_panel import TeachingPackageWindow
+        from medviewer.teaching.package_reader import open_package
+
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self.window, "Teaching package folder")
+            if not folder:
+                return None
+        try:
+            package = open_package(folder)
+        except MedViewerError as exc:
+            QMessageBox.warning(self.window, "Teaching package", str(exc))
+            return None
+        browser = TeachingPackageWindow(package)
+        browser.show()
+        self._windows.append(browser)
+        return browser
