@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from medviewer.store.library import CaseRow, Library
-from medviewer.study.design import DomainCheck, StudySummary, create_study, select_queries
+from medviewer.study.design import (DomainCheck, StudyDesignError, StudySummary, create_study,
+                                    select_queries)
 from medviewer.tasks import TaskState, ensure_state
 
 
@@ -17,15 +18,12 @@ def model_domain_check(model) -> DomainCheck:
     from medviewer.errors import MedViewerError
     from medviewer.inference.applicability import applicability_of_path
 
-    bundle = getattr(model, "bundle", model)
-    if not hasattr(bundle, "metadata"):
-        from medviewer.inference.bundle import load_bundle
-
-        bundle = load_bundle(model)
-    meta = bundle.metadata
+    meta = _bundle_metadata(model)
     seen: dict[str, str] = {}
 
     def check(case: CaseRow) -> str:
+        if meta is None:  # the raw-pixel baseline has no domain: every case applies
+            return ""
         if case.location not in seen:
             try:
                 verdict = applicability_of_path(meta, FileRef.from_display(case.location))
@@ -67,6 +65,11 @@ def design_study(library: Library, model, name: str, *, queries: int = 20, seed:
     state.set_progress(0.0, "Checking that every case is in the model's domain")
     outside = {c.id for c in cases if check(c)}
     eligible = [c for c in cases if c.id not in outside]
+    if not case_ids and len(eligible) < queries and outside:
+        raise StudyDesignError(
+            f"{queries} queries asked but the model applies to only {len(eligible)} of the "
+            f"library's {len(cases)} cases", hint="ask for fewer queries, or use a model "
+            "trained for the other cases")
     filters = SearchFilter(exclude_same_patient=True, exclude_case_ids=tuple(sorted(outside)))
     # Explicit queries are taken as asked (create_study refuses one outside the domain).
     chosen = select_queries(cases if case_ids else eligible, queries, seed, stratify, case_ids)
@@ -84,3 +87,17 @@ def design_study(library: Library, model, name: str, *, queries: int = 20, seed:
                         design={"queries": len(chosen), "stratify": stratify,
                                 "explicit": bool(case_ids), "model": str(model),
                                 "outside_domain_excluded": len(outside)})
+
+
+def _bundle_metadata(model) -> dict | None:
+    """Return the bundle's metadata for a bundle (folder, Bundle, runner), None for the pixel baseline."""
+    from pathlib import Path
+
+    from medviewer.inference import Bundle, load_bundle
+
+    bundle = getattr(model, "bundle", model)
+    if isinstance(bundle, Bundle):
+        return bundle.metadata
+    if isinstance(bundle, (str, Path)) and Path(bundle).is_dir():
+        return load_bundle(bundle, verify_graph=False).metadata
+    return None
