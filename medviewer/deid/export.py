@@ -204,6 +204,11 @@ class Exporter:
         self.report.written.append(written)
         return written
 
+    def skip_listed(self, name: str, reason: str, detail: str) -> None:
+        """Record an input that listing did not hand over (a link, an unsafe member, ...)."""
+        self.report.skipped.append(SkippedInput(name, reason, detail))
+        self.audit.skipped.append({"input_ref": self.session.reference(name), "reason": reason})
+
     def _skip(self, ref: FileRef, reason: str, detail: str) -> None:
         self.report.skipped.append(SkippedInput(ref.display, reason, detail))
         # The audit file names the input by digest, and drops the detail: it may quote the
@@ -253,7 +258,7 @@ def deidentify_files(inputs: Iterable[str | os.PathLike], out_dir: str | os.Path
     regions = dict(regions or {})
     exporter = Exporter(out_dir, options, secret=secret, burned_in=burned_in)
     state.set_progress(0.0, "Listing files")
-    refs = list(iter_files([os.fspath(p) for p in inputs]))
+    refs = list(iter_files([os.fspath(p) for p in inputs], on_skip=exporter.skip_listed))
     by_uid = {k: v for k, v in regions.items() if _UID.match(k)}
     try:
         for done, ref in enumerate(refs):

@@ -9,8 +9,11 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 
 from medviewer.display.windowing import PRESET_KEYS, PRESETS
+from medviewer.qt.measurement_actions import add_measurement_actions
+from medviewer.qt.mpr_window import add_mpr_action
 from medviewer.qt.shortcuts import action_id
 from medviewer.qt.study_menu import ReaderStudyMenu
+from medviewer.qt.teaching_menu import TeachingMenu
 
 
 def add_action(window, menu, text: str, slot, keys=None, checkable=False, group="") -> QAction:
@@ -65,7 +68,8 @@ def build_menus(window) -> None:
                              checkable=True)
     image.addSeparator()
     for key, name in PRESET_KEYS.items():
-        act(image, f"Window: {PRESETS[name].name}",
+        # The name says where a preset applies; apply_preset refuses it elsewhere, in words.
+        act(image, f"Window: {PRESETS[name].name} (CT only)",
             lambda _c=False, n=name: window.apply_preset(n), key)
     act(image, "Window: radiograph / auto", lambda: window.apply_preset("auto"), "6")
     act(image, "Window: from the header", lambda: window.apply_preset("header"), "0")
@@ -82,11 +86,10 @@ def build_menus(window) -> None:
 
     tools = bar.addMenu("&Tools")
     act(tools, "Window / level (left drag)", lambda: window.set_tool("window"), "W")
-    act(tools, "Measure length", lambda: window.set_tool("length"), "L")
-    act(tools, "Measure ellipse (mean / SD)", lambda: window.set_tool("ellipse"), "E")
+    add_measurement_actions(window, tools)
+    add_mpr_action(window, tools)
     act(tools, "Search similar cases in a region (drag)", lambda: window.set_tool("region"), "G")
     act(tools, "Show / hide the overlay", window.toggle_overlays, "O")
-    act(tools, "Clear measurements", lambda: on(lambda v: v.clear_measurements()), "Delete")
     tools.addSeparator()
     act(tools, "DICOM tags\u2026", window.show_tags, "T")
 
@@ -105,6 +108,7 @@ def build_menus(window) -> None:
     act(view, "Full screen", window.toggle_full_screen, "F11")
 
     window.study_menu = ReaderStudyMenu(window)
+    window.teaching_menu = TeachingMenu(window)
 
     help_menu = bar.addMenu("&Help")
     act(help_menu, "Keyboard and mouse\u2026", window.show_shortcuts, ["F1", "?"])

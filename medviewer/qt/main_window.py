@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QStackedWidget, QWidget)
 
+from medviewer.display.corner_text import patient_lines, study_lines
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.main_dialogs import WindowDialogsMixin
-from medviewer.qt.main_menus import build_menus, shortcut_rows as action_rows
+from medviewer.qt.main_menus import add_action, build_menus, shortcut_rows as action_rows
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import apply_shortcuts
@@ -26,6 +27,7 @@ from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.viewer_commands import ViewerCommandsMixin
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.welcome import WelcomePage
+from medviewer.qt.window_state import remember_window_state, restore_window_state
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
 from medviewer.services.session import Session
@@ -68,6 +70,7 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
         build_menus(self)
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
         self.apply_settings(settings)
+        restore_window_state(self, settings)
         self.demo_tour = None
         self._demo_clicked = 0.0  # when the user asked for the demo (perf_counter)
         self._pacs_dialog = None  # one PACS window, kept so a retrieve survives closing it
@@ -76,6 +79,10 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
         self.importer.sig_errored.connect(self._on_import_failed)
         self.cine = QTimer(self)
         self.cine.timeout.connect(self._cine_step)
+
+    def _action(self, menu, text: str, slot, keys=None, checkable=False, group=""):
+        """Add an action to a menu and the window (for modules that add their own items)."""
+        return add_action(self, menu, text, slot, keys, checkable, group)
 
     @property
     def library_path(self) -> str | None:
@@ -94,6 +101,7 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
         session, right = self.session, Qt.RightDockWidgetArea
         self.library_panel = LibraryPanel(session, self)
         self.library_panel.sig_series_chosen.connect(self.open_series)
+        self.library_panel.sig_search_left.connect(lambda: self.active and self.active.setFocus())
         self.library_dock = self._dock("Library", "libraryDock", self.library_panel,
                                        Qt.LeftDockWidgetArea)
         self.library_dock.setFeatures(QDockWidget.DockWidgetMovable
@@ -153,7 +161,6 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_import)
-        self.provider_label = QLabel("", self)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().showMessage("Ready")
@@ -350,18 +357,20 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
             series = library.series(series_id=series_id)[0]
             instances = library.instances(series_id)
             study = library.study_header(series.study_ref)
-        patient_text = [study.patient_name or "(no name)",
-                        f"ID {study.patient_id}" if study.patient_id else "",
-                        " ".join(x for x in (study.birth_date, study.sex) if x)]
-        date = study.study_date
-        study_text = [f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date,
-                      study.description, f"Acc {study.accession}" if study.accession else ""]
         if self.window_link.pair is not None and viewport.state in self.window_link.pair:
             self.window_link.unlink()  # the comparison this viewport was part of is over
-        viewport.show_series(series, instances, [t for t in patient_text if t],
-                             [t for t in study_text if t])
+        viewport.library_path = self.library_path  # measurements are kept in the library
+        viewport.show_series(
+            series, instances,
+            patient_lines(study.patient_name, study.patient_id, study.birth_date, study.sex,
+                          study.study_date),
+            study_lines(study.study_date, study.description, study.accession))
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
+        if viewport is self.active and self.isActiveWindow() and viewport.isVisible():
+            # Keys go to the series just opened, not the library tree; a series opened beside
+            # (a similar case) leaves the focus on the query.
+            viewport.setFocus()
 
     def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
         """Return the library case shown in a viewport, if the plane on screen is one."""
@@ -435,8 +444,20 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
         else:
             self.session.show_plane(plane.instance.id, plane.frame, plane.instance.location,
                                     plane.instance.series_ref, slot=slot)
-        # Follow by relative position: the same fraction of the way through each stack.
-        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()])
+        # Follow by patient position where the frames of reference allow it (said in words).
+        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()],
+                                frame_of=self._frame_of_reference)
+        stayed = [self.scroll_sync.reason_for(v.state) for v in self._visible_viewports()
+                  if v is not viewport and v.state.planes]
+        if any(r.startswith("not linked") for r in stayed):
+            self.statusBar().showMessage(next(r for r in stayed if r.startswith("not linked")), 4000)
+
+    def _frame_of_reference(self, state) -> str:
+        """Return the Frame of Reference UID of the image a viewer state shows ("" unknown)."""
+        for viewport in self.viewports:
+            if viewport.state is state and viewport._image is not None:
+                return viewport._image.frame_of_reference
+        return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
         rows, cols = LAYOUTS.get(getattr(self.settings, "layout", "1x1"), (1, 1))
@@ -501,6 +522,7 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
         self.importer.cancel()
         for runner in self.findChildren(TaskRunner):
             runner.cancel()
+        remember_window_state(self, self.settings)
         save_settings(self.settings)
         # No worker may outlive the widgets it reports to.
         QThreadPool.globalInstance().waitForDone(10000)

@@ -153,7 +153,9 @@ class SimilarCasesPanel(QWidget):
         self.teach_button.setToolTip("The query as a teaching case, its results as similar and "
                                      "dissimilar exemplars")
         self.teach_button.setEnabled(False)
-        self.teach_button.clicked.connect(self.add_to_teaching)
+        # clicked(bool) must not reach add_to_teaching's ``collection`` argument: a False
+        # there was taken for a collection name (AttributeError: 'bool' has no 'strip').
+        self.teach_button.clicked.connect(lambda _checked=False: self.add_to_teaching())
         layout.addWidget(self.teach_button)
         self.vote = QLabel("", self)
         self.vote.setObjectName("voteLabel")

@@ -6,7 +6,8 @@ View menus call these.
 
 from __future__ import annotations
 
-from medviewer.display.windowing import PRESETS, auto_window
+from medviewer.display.windowing import PRESETS, auto_window, preset_applies
+from medviewer.qt.measurement_actions import TOOL_HELP
 from medviewer.services.settings import save_settings
 
 
@@ -35,6 +36,12 @@ class ViewerCommandsMixin:
         image = self.cache.peek(viewport.state.current.instance.location)
         if image is None or image.is_color:
             return
+        if name in PRESETS and not preset_applies(name, image.units):
+            modality = viewport.series.modality if viewport.series else "this image"
+            self.statusBar().showMessage(
+                f"{PRESETS[name].name} is a CT window (Hounsfield units); {modality or 'this image'} "
+                "has no HU. Use 6 (auto) or 0 (the header's window).", 6000)
+            return
         frame = image.frames[viewport.state.current.frame]
         if name == "auto":
             window = auto_window(frame)
@@ -59,9 +66,9 @@ class ViewerCommandsMixin:
         """Choose the left-drag tool for every viewport."""
         for viewport in self.viewports:
             viewport.set_tool(tool)
-        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI",
-                 "region": "Region search (drag a rectangle)"}
-        self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
+        names = {"window": "Window / level", "region": "Region search (drag a rectangle)",
+                 **TOOL_HELP}
+        self.statusBar().showMessage(f"Tool: {names.get(tool, tool)} (W for window / level)", 6000)
 
     def toggle_cine(self) -> None:
         """Play or pause the active stack."""

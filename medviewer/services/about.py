@@ -48,6 +48,8 @@ KNOWN = {
     "faiss-cpu": ("MIT", "https://github.com/facebookresearch/faiss"),
     "platformdirs": ("MIT", "https://github.com/tox-dev/platformdirs"),
     "pynetdicom": ("MIT", "https://github.com/pydicom/pynetdicom"),
+    "highdicom": ("MIT", "https://github.com/ImagingDataCommons/highdicom"),
+    "tokenizers": ("Apache-2.0", "https://github.com/huggingface/tokenizers"),
     "scipy": ("BSD-3-Clause", "https://scipy.org"),
     "scikit-learn": ("BSD-3-Clause", "https://scikit-learn.org"),
     "joblib": ("BSD-3-Clause", "https://joblib.readthedocs.io"),
@@ -71,7 +73,8 @@ SHIPPED_PACKAGES: tuple[tuple[str, ...], ...] = (
     ("numpy",), ("pydicom",), ("pylibjpeg",), ("pylibjpeg-libjpeg",), ("pylibjpeg-openjpeg",),
     ("pylibjpeg-rle",), ("pyjpegls",), ("pillow",), ("pyside6-essentials", "pyside6"),
     ("pyqtgraph",), ("onnxruntime-gpu", "onnxruntime"), ("faiss-cpu", "faiss-gpu"),
-    ("platformdirs",), ("pynetdicom",), ("scipy",), ("scikit-learn",),
+    ("platformdirs",), ("pynetdicom",), ("scipy",), ("scikit-learn",), ("highdicom",),
+    ("tokenizers",),
 )
 # Distributions that fill a need in place of the one pyproject.toml names, never listed there.
 _ALTERNATES_ONLY = {"pyside6", "faiss-gpu"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from medviewer.tasks import TaskState, ensure_state
 
-DEMO_VERSION = 2
+# 3: the films carry their generated reports.
+DEMO_VERSION = 3
 DEMO_CASES = 80
 DEMO_CT_SERIES = 4
 DEMO_SEED = 2026
@@ -72,6 +73,10 @@ def build_demo(directory: Path | None = None, *, cases: int = DEMO_CASES,
     with Library(library_path) as library:
         import_paths(library, [data / "dicom"], labels=data / "labels.csv",
                      state=state.child(0.6, 0.8))
+        # Each film's generated report, so the report panel and text search have something.
+        from medviewer.services.reports import import_reports
+
+        import_reports(library, [data / "reports.csv"])
         bundle = default_bundle()
         if bundle is not None:
             # The demo opens with similar cases ready to search.

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medviewer.dicom.uids import is_valid_uid
+from medviewer.fileio import resolve_inside
 from medviewer.pacs import dicomweb, dimse
 from medviewer.pacs.errors import NodeConfigError
 from medviewer.pacs.models import EchoResult, StudyMatch, StudyQuery, StudyTransfer
@@ -183,10 +185,17 @@ def retrieve(name: str, study_uids: Iterable[str], library: Library, *,
                               f"Retrieving study {index + 1} of {len(uids)}: {done} of "
                               f"{total} instances")
 
+        if not is_valid_uid(study_uid):
+            # The UID names a folder: a server answering "../../x" or "/tmp/y" must not
+            # choose where files land.
+            reason = (f"refused study {study_uid!r}: not a valid UID (PS3.5 9.1), so it "
+                      "cannot name a folder; the server that sent it is damaged or hostile")
+            report.transfers.append(StudyTransfer(study_uid, failed=1, warnings=[reason]))
+            continue
         if known and _complete(node, config.local, study_uid, len(known), state):
             report.already_present.append(study_uid)
             continue
-        out = root / study_uid
+        out = resolve_inside(root, study_uid)
         if node.kind == "dicomweb":
             transfer = dicomweb.retrieve_study(node, study_uid, out, skip_sops=known,
                                                state=state, progress=progress)

@@ -33,7 +33,10 @@ class Settings:
     hide_identifying_text: bool = False
     show_corner_text: bool = True
     cine_fps: int = 10
+    # The main window's geometry (maximised, position) and dock layout, as Qt saves them
+    # (base64 of QMainWindow.saveGeometry / saveState).
     window_geometry: str = ""
+    window_state: str = ""
     # Data folders: where new libraries and imports go ("" = the platform's data folder),
     # and extra folders searched for model bundles.
     library_folder: str = ""

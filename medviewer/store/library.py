@@ -92,6 +92,9 @@ class InstanceRow:
     transfer_syntax: str
     pixel_spacing: tuple[float, float] | None
     slice_index: int | None
+    # (0020,0032) and (0020,0037) as imported: for position-based scroll sync.
+    image_position: tuple[float, float, float] | None = None
+    image_orientation: tuple[float, ...] | None = None
 
     @property
     def ref(self) -> FileRef:
@@ -124,6 +127,16 @@ class StudyHeader:
     patient_id: str
     birth_date: str
     sex: str
+
+
+def _json_tuple(text: str | None) -> tuple | None:
+    """Return a stored JSON list of numbers as a tuple (``None`` when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in json.loads(text))
+    except (ValueError, TypeError):
+        return None
 
 
 class Library:
@@ -198,6 +211,11 @@ class Library:
         rows = self.conn.execute("SELECT location, size, mtime FROM instances")
         return {r["location"]: (r["size"], r["mtime"]) for r in rows}
 
+    def content_hashes(self) -> dict[str, str]:
+        """Return ``{location: content hash}`` of every instance ("" where none was taken)."""
+        rows = self.conn.execute("SELECT location, content_hash FROM instances")
+        return {r["location"]: r["content_hash"] for r in rows}
+
     def upsert_instance(self, header: InstanceHeader, patient_key: str | None = None,
                         patient_id: str | None = None) -> tuple[int, int]:
         """Insert or update one instance and its parents; return (instance id, series id).
@@ -256,6 +274,8 @@ class Library:
             values)
         instance = conn.execute("SELECT id FROM instances WHERE location = ?",
                                 (header.ref.display,)).fetchone()[0]
+        conn.execute("UPDATE instances SET content_hash = ? WHERE id = ?",
+                     (header.content_hash, instance))
         return instance, series
 
     def set_series_geometry(self, series_id: int, geometry: SeriesGeometry,
@@ -350,8 +370,12 @@ class Library:
                     "OR se.modality LIKE ? OR se.body_part LIKE ?) OR p.id IN ("
                     "SELECT st.patient_ref FROM labels l JOIN cases c ON c.id = l.case_ref "
                     "JOIN instances i ON i.id = c.instance_ref JOIN series se ON se.id = "
-                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?)")
-            params = (like,) * 8
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?) "
+                    # The file name (after the last "/"), for PNG/JPEG radiographs above all.
+                    "OR p.id IN (SELECT st.patient_ref FROM instances i JOIN series se ON se.id = "
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE replace(i.location, "
+                    "rtrim(i.location, replace(i.location, '/', '')), '') LIKE ?)")
+            params = (like,) * 9
         sql += " ORDER BY p.patient_id, p.name, p.id"
         return [PatientRow(r[0], r[1], r[2], r[3], r[4], r[5])
                 for r in self.conn.execute(sql, params)]
@@ -389,13 +413,15 @@ class Library:
         """Return the instances of a series in spatial order."""
         rows = self.conn.execute(
             "SELECT id, series_ref, location, path, member, kind, sop_uid, instance_number, rows, "
-            "columns, frames, photometric, transfer_syntax, spacing_row, spacing_col, slice_index "
-            "FROM instances WHERE series_ref = ? "
+            "columns, frames, photometric, transfer_syntax, spacing_row, spacing_col, slice_index, "
+            "position, orientation FROM instances WHERE series_ref = ? "
             "ORDER BY COALESCE(slice_index, 1e9), instance_number, location", (series_ref,))
         out = []
         for r in rows:
             spacing = (r[13], r[14]) if r[13] is not None else None
-            out.append(InstanceRow(*r[:13], pixel_spacing=spacing, slice_index=r[15]))
+            out.append(InstanceRow(*r[:13], pixel_spacing=spacing, slice_index=r[15],
+                                   image_position=_json_tuple(r[16]),
+                                   image_orientation=_json_tuple(r[17])))
         return out
 
     def instance_by_location(self, location: str) -> InstanceRow | None:
@@ -593,13 +619,13 @@ class Library:
 
         Columns: case id, location, path, member, frame, size, mtime, patient ID, patient
         row id, Study Instance UID, study date, modality, body part, ``|``-joined
-        dataset/user label names.
+        dataset/user label names, the content hash taken at import.
         """
         return self.conn.execute(
             "SELECT c.id, i.location, i.path, i.member, c.frame, i.size, i.mtime, p.patient_id, "
             "p.id, st.study_uid, st.study_date, se.modality, se.body_part, "
             "(SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT name FROM labels l "
-            " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)) "
+            " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)), i.content_hash "
             "FROM cases c JOIN instances i ON i.id = c.instance_ref "
             "JOIN series se ON se.id = i.series_ref JOIN studies st ON st.id = se.study_ref "
             "JOIN patients p ON p.id = st.patient_ref ORDER BY c.id").fetchall()

@@ -23,6 +23,10 @@ from medviewer.study import store
 
 # (case id) -> ([(case id, distance)] nearest first, [(case id, distance)] farthest first)
 NeighbourFn = Callable[[int], tuple[list[tuple[int, float]], list[tuple[int, float]]]]
+# (case) -> "" when the model applies to the case, else the reason it does not (e.g. "modality
+# CT is outside the model's domain (DX, CR)").  The applicability check of the model's bundle
+# plugs in here; without one only the library's own rules apply.
+DomainCheck = Callable[[CaseRow], str]
 STRATIFY = ("none", "label", "modality")
 
 
@@ -81,19 +85,27 @@ def select_queries(cases: Sequence[CaseRow], count: int, seed: int, stratify: st
 
 def create_study(library: Library, name: str, queries: Sequence[CaseRow], neighbours: NeighbourFn,
                  *, seed: int, bundle_sha256: str, index_version: str, k: int = 5,
-                 design: dict | None = None) -> StudySummary:
+                 design: dict | None = None,
+                 domain_check: DomainCheck | None = None) -> StudySummary:
     """Freeze a study's queries and candidates in the library; return its summary.
+
+    Parameters
+    ----------
+    domain_check : callable, optional
+        ``case -> reason`` ("" when the model applies); every query and candidate must pass.
 
     Raises
     ------
     StudyDesignError
-        When a name is taken, or a query lacks ``k`` distinct eligible candidates on
-        either side (a candidate that is the query, from its patient, or both near and far).
+        When a name is taken, a query lacks ``k`` distinct eligible candidates on either
+        side (a candidate that is the query, another image of its patient, or both near
+        and far), or a query or candidate is outside the model's domain.
     """
     if store.name_taken(library.conn, name):
         raise StudyDesignError(f"a reader study named {name!r} exists already",
                                hint="choose another name")
-    patients = {c.id: c.patient_id for c in library.cases()}
+    all_cases = {c.id: c for c in library.cases()}
+    patients = {c.id: c.patient_id for c in all_cases.values()}
     planned = []
     for query in queries:
         near, far = neighbours(query.id)
@@ -106,8 +118,16 @@ def create_study(library: Library, name: str, queries: Sequence[CaseRow], neighb
             problems.append("a case is both near and far")
         if query.id in ids:
             problems.append("the query is its own candidate")
-        if any(patients.get(c) == query.patient_id and query.patient_id for c in ids):
-            problems.append("a candidate is from the query's patient")
+        same = [c for c in ids if query.patient_id and patients.get(c) == query.patient_id]
+        if same:
+            problems.append(f"{len(same)} candidate(s) are other images of the query's patient")
+        if domain_check is not None:
+            for role, case in [("query", query)] + [("candidate", all_cases[c]) for c in ids
+                                                    if c in all_cases]:
+                reason = domain_check(case)
+                if reason:
+                    problems.append(f"{role} case {case.id} is outside the model's domain: "
+                                    f"{reason}")
         if problems:
             raise StudyDesignError(f"query case {query.id}: " + "; ".join(problems),
                                    hint="use a larger library or fewer filters")

@@ -50,3 +50,70 @@ def write_tidy_csv(conn, study_id: int, path: str | Path) -> int:
         writer.writeheader()
         writer.writerows(rows)
     return len(rows)
+
+
+SUMMARY_COLUMNS = ("reader", "answered", "skipped", "in_progress", "total_seconds",
+                   "median_seconds", "mean_seconds", "min_seconds", "max_seconds")
+
+
+def reader_summary(conn, study_id: int) -> list[dict]:
+    """Return one row per reader: queries answered/skipped/in progress and time per query.
+
+    Times are over the queries the reader finished (answered or skipped); the
+    seconds of a query add up across visits (a reader who comes back to it).
+    """
+    total = store.query_count(conn, study_id)
+    out = []
+    for reader_id, name in store.readers(conn, study_id):
+        rows = store.reader_statuses(conn, reader_id)
+        counts = {s: sum(1 for r in rows if r[0] == s) for s in ("answered", "skipped",
+                                                                 "in_progress")}
+        seconds = sorted(float(r[1]) for r in rows if r[0] != "in_progress")
+        n = len(seconds)
+        median = (seconds[n // 2] if n % 2 else (seconds[n // 2 - 1] + seconds[n // 2]) / 2) \
+            if n else float("nan")
+        out.append({"reader": name, "queries": int(total), **counts,
+                    "total_seconds": sum(seconds), "median_seconds": median,
+                    "mean_seconds": sum(seconds) / n if n else float("nan"),
+                    "min_seconds": seconds[0] if n else float("nan"),
+                    "max_seconds": seconds[-1] if n else float("nan")})
+    return out
+
+
+def reader_summary_html(rows: list[dict]) -> str:
+    """Return the per-reader summary as an HTML section (for the results report)."""
+    from html import escape
+
+    def cell(value: float) -> str:
+        return "\u2013" if value != value else f"{value:.1f}"
+
+    body = "".join(
+        f"<tr><td>{escape(r['reader'])}</td><td>{r['answered']}</td><td>{r['skipped']}</td>"
+        f"<td>{r['queries'] - r['answered'] - r['skipped']}</td><td>{cell(r['median_seconds'])}"
+        f"</td><td>{cell(r['mean_seconds'])}</td><td>{cell(r['total_seconds'] / 60.0)}</td></tr>"
+        for r in rows)
+    return ("<h2>Readers: progress and time per query</h2><table><thead><tr><th>Reader</th>"
+            "<th>Answered</th><th>Skipped</th><th>Not done</th><th>Median s/query</th>"
+            "<th>Mean s/query</th><th>Total min</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def with_reader_summary(report_html: str, rows: list[dict]) -> str:
+    """Return the results report with the per-reader summary before its Definitions."""
+    section = reader_summary_html(rows)
+    marker = "<h2>Definitions</h2>"
+    if marker in report_html:
+        return report_html.replace(marker, section + marker, 1)
+    return report_html.replace("</body>", section + "</body>", 1)
+
+
+def write_reader_summary_csv(rows: list[dict], path: str | Path) -> int:
+    """Write the per-reader summary CSV; return the number of readers."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=("reader", "queries") + SUMMARY_COLUMNS[1:],
+                                extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.1f}" if isinstance(v, float) else v)
+                             for k, v in row.items()})
+    return len(rows)

@@ -8,6 +8,11 @@ revealed case; an answer cannot be changed afterwards; :func:`reveal` refuses
 an unanswered case.  :func:`mark_answer` records a grade (by the trainee or a
 teacher); ``matched`` is only a hint that the answer contains the diagnosis's
 words.
+
+What the quiz shows of a note (history, then diagnosis, findings, discussion,
+references) goes through the identity cleaner first
+(:func:`medviewer.teaching.identity.case_cleaner`): the author may have written
+the patient's name or MRN in it, and a learner must not see them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 from datetime import datetime, timezone
 
 from medviewer.teaching.errors import QuizError
+from medviewer.teaching.identity import case_cleaner
 from medviewer.teaching.models import QuizFeedback, QuizQuestion, QuizResult, QuizSession
 from medviewer.teaching import store as tables
 from medviewer.teaching.store import TeachingStore
@@ -77,8 +83,9 @@ def question(store: TeachingStore, session_id: int, case_id: int) -> QuizQuestio
         raise QuizError(f"case {case_id} is not a question of this quiz")
     item = store.item_for_case(session.collection_id, case_id)
     note = store.note(case_id)
+    history = case_cleaner(store, case_id).clean_text(note.history)
     return QuizQuestion(session.id, int(case_id), ids.index(int(case_id)) + 1, len(ids),
-                        note.history, tuple(store.shown_images(item)))
+                        history, tuple(store.shown_images(item)))
 
 
 def answer(store: TeachingStore, session_id: int, case_id: int, text: str) -> QuizFeedback:
@@ -112,9 +119,10 @@ def reveal(store: TeachingStore, session_id: int, case_id: int) -> QuizFeedback:
                         hint="answer it first: the diagnosis stays hidden until then")
     text, matched, correct = stored
     note = store.note(case_id)
+    clean = case_cleaner(store, case_id).clean_text
     return QuizFeedback(int(session_id), int(case_id), text, bool(matched),
-                        None if correct is None else bool(correct), note.diagnosis,
-                        note.findings, note.discussion, note.citations)
+                        None if correct is None else bool(correct), clean(note.diagnosis),
+                        clean(note.findings), clean(note.discussion), clean(note.citations))
 
 
 def mark_answer(store: TeachingStore, session_id: int, case_id: int, correct: bool) -> QuizFeedback:
@@ -154,3 +162,11 @@ def _matches(answer_text: str, diagnosis: str) -> bool:
     if not wanted:
         return False
     return len(wanted & _words(answer_text)) * 2 >= len(wanted)
+
+
+def scores_by_trainee(store: TeachingStore, collection: str | int) -> list[dict]:
+    """Return each trainee's totals over their quiz sessions of a collection, by name."""
+    coll = store.collection(collection)
+    rows = tables.quiz_scores(store.conn, coll.id)
+    return [{"trainee": r[0], "sessions": int(r[1]), "answered": int(r[2]),
+             "matched": int(r[3]), "correct": int(r[4]), "graded": int(r[5])} for r in rows]

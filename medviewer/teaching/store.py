@@ -196,11 +196,15 @@ class TeachingStore:
         collection_id, _role, anchor = row
         where, args = (("exemplar_of = ?", (anchor,)) if anchor is not None else
                        ("collection_ref = ? AND role = 'case'", (collection_id,)))
-        ids = [r[0] for r in self.conn.execute(
-            f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
-        ids.remove(int(item_id))
-        ids.insert(max(0, min(int(position), len(ids))), int(item_id))
         with self.durable() as conn:
+            # The sibling order is read under the write lock, so a concurrent move or add
+            # is not undone by renumbering from a stale list.
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
+            if int(item_id) not in ids:
+                raise TeachingError(f"no collection item {item_id}")
+            ids.remove(int(item_id))
+            ids.insert(max(0, min(int(position), len(ids))), int(item_id))
             for rank, item in enumerate(ids):
                 conn.execute("UPDATE collection_items SET position = ? WHERE id = ?", (rank, item))
 
@@ -374,9 +378,11 @@ class TeachingStore:
             raise TeachingError(f"unknown note fields {sorted(unknown)}",
                                 hint=f"use {', '.join(NOTE_FIELDS)}")
         self._check_cases([int(case_id)])
-        current = self.note(case_id)
-        values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
         with self.durable() as conn:
+            # Read the fields we keep inside the write transaction: another process saving
+            # another field of this note meanwhile must not be overwritten with a stale copy.
+            current = self.note(case_id)
+            values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
             conn.execute(
                 "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, "
                 "citations, free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -385,6 +391,82 @@ class TeachingStore:
                 "excluded.discussion, citations = excluded.citations, free_text = "
                 "excluded.free_text, updated_at = excluded.updated_at",
                 (int(case_id), *[values[f] for f in NOTE_FIELDS], _now()))
+        return self.note(case_id)
+
+    # -- one-transaction edits of the Teaching panel -------------------------------------------
+    # Each reads what it checks inside its own BEGIN IMMEDIATE transaction, so two windows
+    # (or a window and the CLI) cannot interleave between the check and the write.
+    def rename_collection(self, key: str | int, name: str,
+                          description: str | None = None) -> Collection:
+        """Rename a collection (and optionally change its description) in one transaction."""
+        collection = self.collection(key)
+        name = name.strip()
+        if not name:
+            raise TeachingError("a collection needs a name", hint="give a non-empty name")
+        with self.durable() as conn:
+            taken = conn.execute("SELECT 1 FROM collections WHERE name = ? AND id != ?",
+                                 (name, collection.id)).fetchone()
+            if taken:
+                raise TeachingError(f"a collection named {name!r} exists already",
+                                    hint="choose another name")
+            conn.execute("UPDATE collections SET name = ?, description = ?, updated_at = ? "
+                         "WHERE id = ?", (name, collection.description if description is None
+                                          else description, _now(), collection.id))
+        return self.collection(collection.id)
+
+    def add_case_with_key_image(self, key: str | int, case_id: int, *,
+                                window: tuple[float, float] | None = None, overlay: str = "",
+                                caption: str = "", source: str = "viewer") -> KeyImage:
+        """Add a teaching case and its key image as shown, in one transaction.
+
+        The key image is the case's own image and frame, with the window (centre,
+        width), the overlay's name and the caption; adding the same case again updates
+        its key image.
+        """
+        collection = self.collection(key)
+        self._check_cases([int(case_id)])
+        row = self.conn.execute("SELECT instance_ref, frame FROM cases WHERE id = ?",
+                                (int(case_id),)).fetchone()
+        center, width = (None, None) if window is None else (float(window[0]), float(window[1]))
+        if width is not None and width <= 0:
+            raise TeachingError("a window width must be positive")
+        with self.durable() as conn:
+            item_id = self._ensure_case_item(conn, collection.id, int(case_id), source)
+            position = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM key_images "
+                                    "WHERE item_ref = ?", (item_id,)).fetchone()[0]
+            conn.execute(
+                "INSERT INTO key_images (item_ref, instance_ref, frame, window_center, "
+                "window_width, overlay, caption, blackout, position, created_at) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, '[]', ?, ?) ON CONFLICT(item_ref, instance_ref, frame) DO "
+                "UPDATE SET window_center = excluded.window_center, window_width = "
+                "excluded.window_width, overlay = excluded.overlay, caption = excluded.caption",
+                (item_id, int(row[0]), int(row[1]), center, width, overlay, caption, position,
+                 _now()))
+            self._touch(conn, collection.id)
+        return next(k for k in self.key_images(item_id)
+                    if k.instance_id == int(row[0]) and k.frame == int(row[1]))
+
+    def save_note_and_tags(self, case_id: int, tags: Iterable[str], **fields: str) -> TeachingNote:
+        """Store a case's note fields and replace its tags, in one transaction."""
+        unknown = set(fields) - set(NOTE_FIELDS)
+        if unknown:
+            raise TeachingError(f"unknown note fields {sorted(unknown)}",
+                                hint=f"use {', '.join(NOTE_FIELDS)}")
+        self._check_cases([int(case_id)])
+        wanted = sorted({t.strip() for t in tags if t and t.strip()}, key=str.lower)
+        now = _now()
+        with self.durable() as conn:
+            row = conn.execute("SELECT history, findings, diagnosis, discussion, citations, "
+                               "free_text FROM case_notes WHERE case_ref = ?",
+                               (int(case_id),)).fetchone()
+            current = dict(zip(NOTE_FIELDS, row)) if row else dict.fromkeys(NOTE_FIELDS, "")
+            values = {f: str(fields.get(f, current[f])) for f in NOTE_FIELDS}
+            conn.execute(
+                _NOTE_UPSERT,
+                (int(case_id), *[values[f] for f in NOTE_FIELDS], now))
+            conn.execute("DELETE FROM case_tags WHERE case_ref = ?", (int(case_id),))
+            conn.executemany("INSERT OR IGNORE INTO case_tags (case_ref, tag, created_at) "
+                             "VALUES (?, ?, ?)", [(int(case_id), t, now) for t in wanted])
         return self.note(case_id)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -411,6 +493,14 @@ class TeachingStore:
         return [r[0] for r in rows]
 
 
+# The note upsert of save_note_and_tags (save_note spells the same statement; issue 15
+# reworks save_note's transaction, after which both can share this one).
+_NOTE_UPSERT = (
+    "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, citations, "
+    "free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_ref) DO UPDATE SET "
+    "history = excluded.history, findings = excluded.findings, diagnosis = excluded.diagnosis, "
+    "discussion = excluded.discussion, citations = excluded.citations, free_text = "
+    "excluded.free_text, updated_at = excluded.updated_at")
 _COLLECTION_SQL = (
     "SELECT c.id, c.name, c.description, "
     "(SELECT COUNT(*) FROM collection_items i WHERE i.collection_ref = c.id AND i.role = 'case'), "
@@ -512,3 +602,31 @@ def quiz_answer_row(conn, session_id: int, case_id: int):
     """Return ``(answer, matched, correct)`` of a stored answer, or None."""
     return conn.execute("SELECT answer, matched, correct FROM quiz_answers WHERE "
                         "session_ref = ? AND case_ref = ?", (int(session_id), int(case_id))).fetchone()
+
+
+# -- identity for free-text cleaning (teaching.identity) -----------------------------------------
+def all_label_names(conn) -> list[str]:
+    """Return every label name of the library (all sources)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT name FROM labels")]
+
+
+def patient_names_and_ids(conn) -> list[tuple[str, str]]:
+    """Return ``(name, patient ID)`` of every patient."""
+    return [(r[0], r[1]) for r in conn.execute("SELECT name, patient_id FROM patients")]
+
+
+def case_location(conn, case_id: int) -> str | None:
+    """Return the display location of a case's instance, or None."""
+    row = conn.execute("SELECT i.location FROM cases c JOIN instances i ON "
+                       "i.id = c.instance_ref WHERE c.id = ?", (int(case_id),)).fetchone()
+    return None if row is None else row[0]
+
+
+def quiz_scores(conn, collection_id: int) -> list[tuple]:
+    """Return per trainee: sessions, answered, matched, correct, graded (by name)."""
+    return conn.execute(
+        "SELECT s.trainee, COUNT(DISTINCT s.id), COUNT(a.case_ref), COALESCE(SUM(a.matched), 0), "
+        "COALESCE(SUM(a.correct = 1), 0), COALESCE(SUM(a.correct IS NOT NULL), 0) "
+        "FROM quiz_sessions s LEFT JOIN quiz_answers a ON a.session_ref = s.id "
+        "WHERE s.collection_ref = ? GROUP BY s.trainee ORDER BY s.trainee COLLATE NOCASE",
+        (collection_id,)).fetchall()
