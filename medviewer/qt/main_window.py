@@ -1,14 +1,13 @@
 """The main window: docks (library, case, model, similar cases, overlays), viewport grid, status.
 
 Menus live in :mod:`medviewer.qt.main_menus`, the other windows in
-:mod:`medviewer.qt.main_dialogs` and the viewing commands in
-:mod:`medviewer.qt.viewer_commands`; the app's state is the :class:`Session`.
+:mod:`medviewer.qt.main_dialogs`, the viewing commands in :mod:`medviewer.qt.viewer_commands`
+and import in :mod:`medviewer.qt.import_actions`; the app's state is the :class:`Session`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QMainWindo
 
 from medviewer.display.corner_text import patient_lines, study_lines
 from medviewer.qt.case_panel import CasePanel
+from medviewer.qt.import_actions import ImportActionsMixin
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.main_dialogs import WindowDialogsMixin
 from medviewer.qt.main_menus import add_action, build_menus, shortcut_rows as action_rows
@@ -31,15 +31,14 @@ from medviewer.qt.window_state import remember_window_state, restore_window_stat
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
 from medviewer.services.session import Session
-from medviewer.services.settings import Settings, save_settings, user_library_folder
+from medviewer.services.settings import Settings, save_settings
 from medviewer.services.viewer_state import ScrollSync, WindowLink
-from medviewer.store.library import Library
 
 LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
 log = logging.getLogger(__name__)
 
 
-class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
+class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
     """The viewer's main window: layout, docks and menus over one :class:`Session`.
 
     The session holds the app's state (library, model, images on screen, results);
@@ -257,97 +256,6 @@ class MainWindow(WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
             f"{result.similar} most similar cases are listed on the right and the overlay shows "
             "where the model looked (O hides it). Click a similar case to compare.", 30000)
 
-    # -- import -------------------------------------------------------------------------------
-    def choose_import_folder(self) -> None:
-        """Ask for a folder to import."""
-        folder = QFileDialog.getExistingDirectory(self, "Import folder", str(Path.home()))
-        if folder:
-            self.import_paths([folder])
-
-    def choose_import_files(self) -> None:
-        """Ask for files (DICOM, zip, PNG/JPEG) to import."""
-        files, _ = QFileDialog.getOpenFileNames(self, "Import files", str(Path.home()))
-        if files:
-            self.import_paths(files)
-
-    def import_paths(self, paths: list[str], labels: str | None = None) -> None:
-        """Import into the open library (a new one in the data folder if none) off the GUI thread."""
-        from medviewer.services.importer import import_paths
-
-        library_path = self.ensure_library()
-
-        def work(state):
-            with Library(library_path) as library:
-                return import_paths(library, paths, labels=labels, state=state)
-
-        self._begin_import("Importing")
-        self.importer.start(work, self._on_import_done)
-
-    def ensure_library(self) -> str:
-        """Return the open library, opening the default one in the library folder if none is."""
-        if not self.library_path:
-            self.open_library(str(user_library_folder(self.settings) / "library.sqlite"))
-        return self.library_path
-
-    def _begin_import(self, text: str) -> None:
-        self.progress.setValue(0)
-        self.progress.show()
-        self.cancel_button.show()
-        self.statusBar().showMessage(text)
-
-    def _end_import(self) -> None:
-        self.progress.hide()
-        self.cancel_button.hide()
-
-    def cancel_import(self) -> None:
-        """Stop the running import; files already committed stay in the library."""
-        self.importer.cancel()
-        self._end_import()
-        self.statusBar().showMessage("Import cancelled; files imported so far were kept", 8000)
-        self.library_panel.refresh()
-
-    def _on_import_failed(self, exc: Exception) -> None:
-        from medviewer.qt.workers import handle_error
-
-        self._end_import()
-        self.library_panel.refresh()  # files committed before the error stay listed
-        handle_error(exc, None, self, "Import")
-
-    def _on_import_progress(self, fraction: float, status: str) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        if status:
-            self.statusBar().showMessage(status)
-
-    def _on_import_done(self, report) -> None:
-        self._end_import()
-        self._after_new_studies()
-        text = (f"Imported {report.instances} images ({report.series} series), "
-                f"{report.unchanged} unchanged, {len(report.skipped)} skipped")
-        log.info("import finished: %s", text)
-        for skipped in report.skipped:
-            log.info("skipped %s: %s (%s)", skipped.path, skipped.reason, skipped.detail)
-        self.statusBar().showMessage(text, 15000)
-        if report.skipped:
-            self._show_import_report(report)
-
-    def _show_import_report(self, report) -> None:
-        lines = [f"{s.path}\n    {s.reason}: {s.detail}" for s in report.skipped]
-        box = QMessageBox(QMessageBox.Information, "Import report",
-                          f"{len(report.skipped)} file(s) were not imported. The rest loaded.",
-                          QMessageBox.Ok, self)
-        box.setDetailedText("\n".join(lines))
-        box.open()
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        paths = [p for p in paths if os.path.exists(p)]
-        if paths:
-            self.import_paths(paths)
-            event.acceptProposedAction()
 
     # -- viewing ------------------------------------------------------------------------------
     def open_series(self, series_id: int, viewport: ViewportWidget | None = None) -> None:
