@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -13,6 +14,8 @@ from medviewer.display.render import thumbnail
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.session import Session
 from medviewer.store.library import Library
+
+log = logging.getLogger(__name__)
 
 THUMB = 56
 SERIES_ROLE = Qt.UserRole + 1
@@ -176,6 +179,7 @@ class LibraryPanel(QWidget):
                 try:
                     pixels = _thumbnail(path, sid)
                 except Exception:  # noqa: BLE001 - a series without a thumbnail still lists
+                    log.debug("no thumbnail for series %s", sid, exc_info=True)
                     pixels = None
                 if pixels is not None:
                     with lock:

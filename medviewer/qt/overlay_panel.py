@@ -12,6 +12,8 @@ says what the maps are not.  GUI thread only.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
@@ -23,6 +25,8 @@ from medviewer.explain.maps import MAP_METHODS, map_method
 from medviewer.qt.overlay_layer import OverlayLayer
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.session import OverlayReady, Session
+
+log = logging.getLogger(__name__)
 
 NOTE_TEXT = ("These maps show which parts of the image the model's output depends on: model "
              "behaviour, not lesion localisation. They can look convincing when the model is wrong.")
@@ -278,6 +282,10 @@ class OverlayPanel(QWidget):
         try:
             self.explainer = Explainer(runner)
         except Exception as exc:  # noqa: BLE001 - a bundle without a grid: say so in the panel
+            from medviewer.errors import MedViewerError
+
+            if not isinstance(exc, MedViewerError):
+                log.exception("the explainer could not be built for %s", runner.bundle.name)
             self.explainer = None
             self._show_problem(str(exc))
             self._set_ready(False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -11,6 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
 from medviewer.qt.library_panel import to_qimage
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.session import Session
+
+log = logging.getLogger(__name__)
 
 THUMB = 96
 
@@ -24,6 +28,7 @@ def _hit_thumbnail(location: str, frame: int) -> np.ndarray | None:
     try:
         return thumbnail(decode(FileRef.from_display(location)), frame, THUMB)
     except Exception:  # noqa: BLE001 - a result without a thumbnail still lists
+        log.debug("no thumbnail for %s", location, exc_info=True)
         return None
 
 
