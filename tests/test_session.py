@@ -231,3 +231,28 @@ def test_no_library_is_a_domain_error_and_a_bad_file_changes_nothing(libraries, 
     with pytest.raises(MedViewerError):
         session.open_library(bad)
     assert session.library_path == str(Path(first).resolve())
+
+
+def test_an_import_that_makes_the_plane_a_case_keeps_its_results(libraries):
+    from medviewer.services.session import Session
+    from medviewer.store import Library
+
+    first, _second, runner = libraries
+    session = Session()
+    session.open_library(first)
+    session.set_model(runner)
+    with session.library() as library:
+        ct = next(s for s in library.series() if s.modality == "CT")
+        plain = next(i for i in library.instances(ct.id) if library.case_at(i.id, 0) is None)
+    show(session, plain)
+    assert session.image.case_id is None and session.search_job() is None
+    assert session.accept(session.classify_job()(None))
+    with Library(first) as library, library.transaction():
+        case_id = library.ensure_case(plain.id, 0)
+    try:
+        session.library_changed()
+        assert session.image.case_id == case_id  # searchable now
+        assert session.classification is not None  # still the same plane on screen
+    finally:
+        with Library(first) as library, library.transaction():
+            library.conn.execute("DELETE FROM cases WHERE id = ?", (case_id,))

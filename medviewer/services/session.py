@@ -108,7 +108,8 @@ class ShownImage:
     frame: int
     location: str
     series_id: int
-    case_id: int | None = None
+    # Not part of the identity: an import can make the plane on screen a case.
+    case_id: int | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -224,7 +225,8 @@ class Session(EventEmitter):
     def library_changed(self) -> None:
         """Note that cases were added or removed (import, retrieve): re-read case maps."""
         self._case_maps.clear()
-        # A plane that just became a case keeps its results (none can exist for it yet).
+        # The same planes stay on screen (a ShownImage's identity is its plane), so their
+        # results stay; a plane that just became a case can now be searched.
         self.shown = {slot: self._resolve(i.instance_id, i.frame, i.location, i.series_id)
                       for slot, i in self.shown.items()}
 
