@@ -27,8 +27,10 @@ import re
 import struct
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
+# pydicom is imported with the first dataset read, not with this module: the library (and
+# so the window's first paint) imports the scan's types, and ``import pydicom`` loads every
+# pixel decoder plugin (about half a second).
+RawDataElement: Any = None
 
 _STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT", "PN"})
@@ -50,6 +52,9 @@ class HeaderValues:
     """
 
     def __init__(self, ds: Any) -> None:
+        global RawDataElement
+        if RawDataElement is None:
+            from pydicom.dataelem import RawDataElement
         self._ds = ds
         self._cache: dict[str, Any] = {}
         self._text_codec = self._codec()
@@ -113,6 +118,8 @@ _TAGS: dict[str, tuple[int, str]] = {}
 def _tag_and_vr(keyword: str) -> tuple[int, str]:
     found = _TAGS.get(keyword)
     if found is None:
+        from pydicom.datadict import dictionary_VR, tag_for_keyword
+
         tag = tag_for_keyword(keyword)
         if tag is None:
             raise KeyError(f"{keyword!r} is not a DICOM keyword")
