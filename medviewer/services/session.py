@@ -47,6 +47,10 @@ A panel subscribes in its constructor and only draws::
             if job is not None:
                 self._worker.start(job, self.session.accept)   # accept drops stale results
 
+Give the panel's worker its message line, ``TaskRunner(self, message=self.message.setText)``:
+a :class:`~medviewer.errors.MedViewerError` raised by a job then shows there, and anything
+else is logged with its traceback and shown once with details (:mod:`medviewer.qt.workers`).
+
 A job (``classify_job``, ``search_job``) is a plain function ``job(state)`` run on a
 worker; its result carries the image it was computed for, and :meth:`Session.accept`
 (GUI thread) keeps it only if that image and model are still current.  A result made
@@ -59,7 +63,7 @@ Read state from the session, never from another panel: ``session.library_path``,
 not every plane is a library case), ``session.shown`` (slot -> plane),
 ``session.classification``, ``session.search``, ``session.overlay``,
 ``session.display_image()`` (the pixels the models see: the default window, not the
-reader's).  The window reports what is on screen with ``show_plane(slot, ...)``,
+reader's).  The window reports what is on screen with ``show_plane(..., slot=n)``,
 ``show_nothing(slot)`` and ``set_active(slot)``; a script or test without viewports uses
 slot 0 (the default).
 """
