@@ -11,14 +11,13 @@ import logging
 from collections.abc import Iterable
 
 from medviewer.deid.free_text import FreeTextCleaner
+from medviewer.teaching.store import all_label_names, case_location, patient_names_and_ids
 
 _log = logging.getLogger(__name__)
 
 
 def library_cleaner(conn) -> FreeTextCleaner:
     """Return a cleaner that knows every patient of the library and keeps its label names."""
-    from medviewer.teaching.store import all_label_names, patient_names_and_ids
-
     cleaner = FreeTextCleaner(keep=all_label_names(conn))
     rows = patient_names_and_ids(conn)
     cleaner.add_names(r[0] for r in rows)
@@ -46,8 +45,6 @@ def collect_headers(cleaner: FreeTextCleaner, locations: Iterable[str]) -> None:
 def case_cleaner(store, case_id: int) -> FreeTextCleaner:
     """Return the cleaner for one case: the library's patients and the case's own headers."""
     cleaner = library_cleaner(store.conn)
-    from medviewer.teaching.store import case_location
-
     location = case_location(store.conn, case_id)
     if location:
         collect_headers(cleaner, [location])
