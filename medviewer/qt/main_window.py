@@ -15,6 +15,8 @@ from medviewer.display.corner_text import patient_lines, study_lines
 from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, preset_applies
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog
+from medviewer.display.hanging import MAX_VIEWPORTS, parse_layout
+from medviewer.qt.hanging import add_layout_actions
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
@@ -34,8 +36,15 @@ from medviewer.services.settings import Settings, save_settings, user_library_fo
 from medviewer.services.viewer_state import ScrollSync, WindowLink
 from medviewer.store.library import Library
 
-LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
 log = logging.getLogger(__name__)
+
+
+def _is_layout(name: str) -> bool:
+    try:
+        parse_layout(name)
+    except ValueError:
+        return False
+    return True
 
 
 class MainWindow(QMainWindow):
@@ -67,7 +76,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status()
         self._build_actions()
-        self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
+        self.set_layout(settings.layout if _is_layout(settings.layout) else "1x1")
         self.apply_settings(settings)
         restore_window_state(self, settings)
         self.demo_tour = None
@@ -145,7 +154,7 @@ class MainWindow(QMainWindow):
         self.central.addWidget(self.welcome)
         self.central.addWidget(self.grid_host)
         self.setCentralWidget(self.central)
-        for slot in range(4):
+        for slot in range(MAX_VIEWPORTS):
             viewport = ViewportWidget(self.cache, self.grid_host)
             viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
             # The session learns of a new plane at once (before it decodes), so results of
@@ -252,8 +261,7 @@ class MainWindow(QMainWindow):
         self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
 
         view = bar.addMenu("&View")
-        for name, key in (("1x1", "Ctrl+1"), ("1x2", "Ctrl+2"), ("2x2", "Ctrl+3")):
-            self._action(view, f"Layout {name}", lambda _c=False, n=name: self.set_layout(n), key)
+        add_layout_actions(self, view)
         self.sync_action = self._action(view, "Synchronise scrolling", self.toggle_sync, "S",
                                         checkable=True)
         self.sync_action.setChecked(True)
@@ -570,7 +578,7 @@ class MainWindow(QMainWindow):
         return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
-        rows, cols = LAYOUTS[self.settings.layout]
+        rows, cols = parse_layout(self.settings.layout)
         return self.viewports[: rows * cols]
 
     def set_active(self, viewport: ViewportWidget) -> None:
@@ -584,12 +592,12 @@ class MainWindow(QMainWindow):
 
     def _visible_viewports_safe(self) -> list[ViewportWidget]:
         layout = getattr(self.settings, "layout", "1x1")
-        rows, cols = LAYOUTS.get(layout, (1, 1))
+        rows, cols = parse_layout(layout) if _is_layout(layout) else (1, 1)
         return self.viewports[: rows * cols]
 
     def set_layout(self, name: str) -> None:
-        """Show 1x1, 1x2 or 2x2 viewports."""
-        rows, cols = LAYOUTS[name]
+        """Show a layout of viewports: 1x1 ... 2x3 or any rows x columns up to six."""
+        rows, cols = parse_layout(name)
         for v in self.viewports:
             self.grid.removeWidget(v)
             v.hide()
