@@ -489,8 +489,10 @@ class MainWindow(QMainWindow):
             study_lines(study.study_date, study.description, study.accession))
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
-        if self.isActiveWindow() and viewport.isVisible():
-            viewport.setFocus()  # keys go to the series just opened, not the library tree
+        if viewport is self.active and self.isActiveWindow() and viewport.isVisible():
+            # Keys go to the series just opened, not the library tree; a series opened beside
+            # (a similar case) leaves the focus on the query.
+            viewport.setFocus()
 
     def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
         """Return the library case shown in a viewport, if the plane on screen is one."""

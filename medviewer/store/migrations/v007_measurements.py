@@ -1,9 +1,9 @@
-"""Schema version 6: measurements and annotations on images, kept per image (frozen text).
+"""Schema version 7: measurements and annotations on images, kept per image (frozen text).
 
-(Issue 16 planned this as 5; reports took 5 in main first.)
+(Planned as 5; reports took 5 and content hashes 6 first.)
 """
 
-VERSION = 6
+VERSION = 7
 
 SQL = """
 CREATE TABLE measurements (
