@@ -21,6 +21,7 @@ from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.mpr_window import add_mpr_action
+from medviewer.qt.seg_actions import add_seg_action
 from medviewer.qt.viewport_export import add_export_action
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
@@ -256,6 +257,7 @@ class MainWindow(QMainWindow):
         add_measurement_actions(self, tools)
         add_mpr_action(self, tools)
         add_export_action(self, tools)
+        add_seg_action(self, tools)
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
         self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
