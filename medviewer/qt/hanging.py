@@ -57,9 +57,8 @@ def hang_with_priors(window):
         return None
     current_series = viewport.series
     with window.session.library() as library:
-        study = library.conn.execute("SELECT patient_ref FROM studies WHERE id = ?",
-                                     (current_series.study_ref,)).fetchone()
-        studies = [_choices(library, s.id) for s in library.studies(study[0])]
+        patient = library.patient_of_study(current_series.study_ref)
+        studies = [_choices(library, s.id) for s in library.studies(patient)]
     current = next(c for group in studies for c in group if c.series_id == current_series.id)
     plan = plan_hanging(current, studies, window.settings.hanging_layouts)
     window.set_layout(plan.layout)

@@ -496,6 +496,12 @@ class Library:
             "WHERE st.id = ?", (study_id,)).fetchone()
         return None if row is None else StudyHeader(*(r or "" for r in row))
 
+    def patient_of_study(self, study_id: int) -> int | None:
+        """Return the patient (row id) a study belongs to."""
+        row = self.conn.execute("SELECT patient_ref FROM studies WHERE id = ?",
+                                (study_id,)).fetchone()
+        return int(row[0]) if row else None
+
     def first_series_of_study(self, study_uid: str) -> int | None:
         """Return the first series (by id) of a study given its Study Instance UID."""
         row = self.conn.execute(
