@@ -125,7 +125,8 @@ class MainWindow(QMainWindow):
         case_dock.raise_()
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
         # Similar cases get the larger share of the right column: their thumbnails need it.
-        self.resizeDocks([case_dock, similar_dock], [380, 520], Qt.Vertical)
+        # Similar cases gets most of the column: five results and the query's flag must fit at 1080 p.
+        self.resizeDocks([case_dock, similar_dock], [300, 620], Qt.Vertical)
 
     def _build_central(self) -> None:
         # The first-run page stands in for the viewports until a library is open.
