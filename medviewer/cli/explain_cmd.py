@@ -12,8 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from medviewer.cli.output import emit
+from medviewer.explain.maps import METHODS, SINGLE_IMAGE_METHODS
 
-METHOD_CHOICES = ["rollout", "attention", "occlusion", "gradcam", "similarity"]
+METHOD_CHOICES = list(METHODS)
+# The trust checks run by default; Grad-CAM is asked for by name (older bundles lack its graph).
+DEFAULT_CHECK_METHODS = ("rollout", "attention", "occlusion")
 
 
 def _add_map_options(parser) -> None:
@@ -69,8 +72,9 @@ def register(subparsers) -> None:
                     "map inside the lesion masks of a synthetic dataset against random maps.")
     c.add_argument("bundle", metavar="BUNDLE", help="model bundle folder")
     c.add_argument("images", nargs="*", metavar="IMAGE", help="DICOM, PNG or JPEG files")
-    c.add_argument("--method", action="append", choices=METHOD_CHOICES[:4],
-                   help="method to check (repeatable; default: rollout, attention and occlusion)")
+    c.add_argument("--method", action="append", choices=list(SINGLE_IMAGE_METHODS),
+                   help="method to check (repeatable; default: "
+                        f"{', '.join(DEFAULT_CHECK_METHODS)})")
     c.add_argument("--scope", choices=["all", "head", "cascade"], default="all",
                    help="randomise all weights (default), only the classification head, or cascade: "
                         "block by block from the top (head, last block, ..., all)")
@@ -174,7 +178,7 @@ def run_check(args) -> int:
     if not args.images and not args.dataset:
         raise MedViewerError("nothing to check", hint="give IMAGE files, or --dataset DIR")
     explainer = open_explainer(args.bundle, provider=args.provider)
-    methods = args.method or ["rollout", "attention", "occlusion"]
+    methods = args.method or list(DEFAULT_CHECK_METHODS)
     payload: dict = {"bundle": str(explainer.bundle.path), "model_sha256": explainer.bundle.sha256}
     lines = [f"{explainer.bundle.name} on {explainer.runner.provider}"]
     if args.images:
