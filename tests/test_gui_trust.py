@@ -59,7 +59,7 @@ def _search(qtbot, win):
     return similar
 
 
-def test_model_panel_says_a_ct_slice_does_not_apply(qtbot, window):
+def test_model_panel_says_a_ct_slice_does_not_apply(qtbot, window, tmp_path):
     _open(qtbot, window, ("CT",))
     panel = _load(qtbot, window)
     with qtbot.waitSignal(panel.sig_classified, timeout=30000):
@@ -67,6 +67,12 @@ def test_model_panel_says_a_ct_slice_does_not_apply(qtbot, window):
     text = panel.applicability.text()
     assert panel.applicability.isVisible() and "Does not apply" in text and "CT" in text
     assert "frontal chest radiographs" in text
+    window.model_dock.raise_()
+    # The verdict stands above the numbers, which still show.
+    qtbot.waitUntil(lambda: panel.results.count() == 6 and all(
+        panel.results.itemAt(i).widget().isVisible() for i in range(6)), timeout=5000)
+    assert panel.applicability.geometry().bottom() < panel.results.itemAt(0).widget().geometry().top()
+    window.grab().save(str(tmp_path / "model-ct.png"))
 
 
 def test_search_shows_the_query_flag_five_results_and_marks_that_rerank(qtbot, window, tmp_path):
@@ -106,7 +112,7 @@ def test_search_shows_the_query_flag_five_results_and_marks_that_rerank(qtbot, w
     window.grab().save(str(tmp_path / "trust-marked.png"))
 
 
-def test_overlay_offers_gradcam_as_the_class_map_with_the_applicability(qtbot, window):
+def test_overlay_offers_gradcam_as_the_class_map_with_the_applicability(qtbot, window, tmp_path):
     _open(qtbot, window, ("DX", "CR"))
     _load(qtbot, window)
     panel = window.overlay_panel
@@ -119,3 +125,5 @@ def test_overlay_offers_gradcam_as_the_class_map_with_the_applicability(qtbot, w
     explanation = blocker.args[0]
     assert explanation.request.method == "gradcam" and "Grad-CAM" in panel.message.text()
     assert panel.applicability.isVisible() and "domain" in panel.applicability.text()
+    panel.parentWidget().raise_() if panel.parentWidget() is not None else None
+    window.grab().save(str(tmp_path / "overlay-gradcam.png"))

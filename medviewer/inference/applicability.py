@@ -293,7 +293,7 @@ class Applicability:
         """Return one line for a panel or the CLI: verdict first, then the reasons."""
         parts = []
         if not self.applicable:
-            parts.append("Does not apply: " + " ".join(self.reasons))
+            parts.append("Does not apply: " + " ".join(r[:1].upper() + r[1:] for r in self.reasons))
         if self.unusual:
             parts.append(f"Unusual for this model (out-of-distribution percentile "
                          f"{self.ood_percentile:.0f}, threshold {self.ood_threshold:.0f}).")

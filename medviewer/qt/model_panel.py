@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSizePolicy, QTextBrowser, QVBoxLayout,
+                               QWidget)
 
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.models import find_bundles
@@ -63,6 +64,8 @@ class ModelPanel(QWidget):
         self.applicability = QLabel("", self)
         self.applicability.setWordWrap(True)
         self.applicability.setObjectName("applicabilityLabel")
+        # Never squeezed below its text (the model card below gives way instead).
+        self.applicability.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
         self.applicability.hide()
         layout.addWidget(self.applicability)
         self.results = QGridLayout()
@@ -72,6 +75,7 @@ class ModelPanel(QWidget):
         self.message.setObjectName("panelMessage")
         layout.addWidget(self.message)
         self.card = QTextBrowser(self)
+        self.card.setMinimumHeight(120)
         self.card.setOpenExternalLinks(False)
         layout.addWidget(self.card, 1)
         self._loader = TaskRunner(self, message=self._show_problem)
