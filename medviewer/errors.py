@@ -60,6 +60,12 @@ class NoPixelDataError(ImageReadError):
     reason = "no pixel data"
 
 
+class PixelDataTooLargeError(ImageReadError):
+    """The decoded image would exceed the configured size limit."""
+
+    reason = "too large"
+
+
 class UnsupportedTransferSyntaxError(ImageReadError):
     """No installed decoder handles the file's transfer syntax."""
 
