@@ -287,7 +287,20 @@ def _scan_dicom(ref: FileRef) -> InstanceHeader:
     # pydicom warns about every odd value; the scan keeps what it can and stays quiet.
     with ref.open() as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _header_from_dataset(ref, _read_dataset(ref, fh))
+        ds = _read_dataset(ref, fh)
+        try:
+            return _header_from_dataset(ref, ds)
+        except ImageReadError:
+            raise
+        except (NotImplementedError, ValueError, TypeError, KeyError, AttributeError,
+                OverflowError, IndexError, EOFError, OSError) as exc:
+            # A value pydicom cannot convert (an unknown VR, a bad length) is damage.
+            raise ImageReadError(f"the header is damaged ({_words(exc)})", path=ref.display,
+                                 hint="copy the file again from its source") from exc
+
+
+def _words(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail given"
 
 
 def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:

@@ -19,7 +19,7 @@ from medviewer.dicom.content import sample_hash
 from medviewer.dicom.geometry import sort_series
 from medviewer.dicom.scan import InstanceHeader, scan
 from medviewer.dicom.sources import FileRef, iter_files
-from medviewer.errors import ImageReadError, PixelDecodeError
+from medviewer.errors import ImageReadError, PixelDecodeError, unexpected_words
 from medviewer.labels.table import LabelTable, read_label_table
 from medviewer.store.library import Library
 from medviewer.tasks import TaskState, ensure_state
@@ -140,8 +140,7 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                                               (f" ({exc.hint})" if exc.hint else "")))
             continue
         except Exception as exc:  # noqa: BLE001 - an unexpected failure skips one file only
-            report.skipped.append(SkippedFile(ref.display, "unreadable",
-                                              f"{type(exc).__name__}: {exc}"))
+            report.skipped.append(SkippedFile(ref.display, "unreadable", unexpected_words(exc)))
             continue
         if header.kind == "dicom":
             copy_key = (header.sop_instance_uid, header.transfer_syntax, ref.size)
@@ -214,7 +213,8 @@ def _verify_pixels(ref: FileRef) -> None:
     except ImageReadError:
         raise
     except Exception as exc:  # noqa: BLE001 - decoders raise many kinds of errors
-        raise PixelDecodeError(f"pixel data could not be decoded: {exc}", path=ref.display) from exc
+        raise PixelDecodeError(f"pixel data could not be decoded: {unexpected_words(exc)}",
+                               path=ref.display) from exc
 
 
 def _finish_series(library: Library, series_ids: set[int], report: ImportReport) -> None:
