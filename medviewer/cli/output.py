@@ -23,6 +23,8 @@ class GuiRequest:
     package: str | None = None
     # Open the demo library with one case classified, searched and explained.
     demo_tour: bool = False
+    # When ``medviewer demo`` started (perf_counter), so "ready in" counts its build.
+    demo_started: float | None = None
     # Options of ``medviewer smoke-test`` (the first-run path run headless), when asked for.
     smoke_test: dict | None = None
 
