@@ -312,6 +312,10 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     if pixel is None and _ends_early(ds, ref):
         raise TruncatedFileError("the file ends inside its header", path=ref.display,
                                  hint="the file was cut short; copy it again from its source")
+    if pixel is None and ds.get("Rows") and ds.get("Columns"):
+        # An image header without its pixels: the file was cut at an element boundary.
+        raise TruncatedFileError("the file ends before its pixel data", path=ref.display,
+                                 hint="the file was cut short; copy it again from its source")
     if pixel is None:
         kind = str(ds.get("Modality", "") or "").strip()
         what = f"a {kind} object without an image" if kind else "not an image object"
@@ -331,6 +335,10 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     frames = _int(ds.get("NumberOfFrames"), 1) or 1
     samples = _int(ds.get("SamplesPerPixel"), 1) or 1
     bits = _int(ds.get("BitsAllocated"), 0) or 0
+    if bits not in (1, 8, 16, 32, 64):
+        raise ImageReadError(f"(0028,0100) Bits Allocated is {bits}, not 1, 8, 16, 32 or 64",
+                             path=ref.display, hint="the header is damaged; the pixels cannot "
+                             "be interpreted")
     check_pixel_size(rows, columns, frames, samples, bits, ref.display)
     length = getattr(pixel, "length", None)
     tell = getattr(pixel, "value_tell", None)
@@ -338,7 +346,11 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         stored = 2 if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
             else samples
         expected = (rows * columns * frames * stored * bits + 7) // 8
-        if length is not None and length != 0xFFFFFFFF and length < expected:
+        if length == 0xFFFFFFFF:
+            raise ImageReadError("native pixel data has an undefined length (only compressed "
+                                 "pixel data may)", path=ref.display,
+                                 hint="the header is damaged or its transfer syntax is wrong")
+        if length is not None and length < expected:
             raise TruncatedFileError(
                 f"pixel data holds {length} bytes, {expected} expected", path=ref.display,
                 hint="the file was cut short or its header is wrong")

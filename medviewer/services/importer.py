@@ -104,10 +104,12 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     refs = list(iter_files(inputs, on_skip=listed_skip))
     known = library.known_files()
     hashes = library.content_hashes()
-    # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
-    # a zip of it) is one image; the same instance in another encoding is kept.
-    seen_copies = {(r[0], r[1], r[2]): r[3] for r in library.conn.execute(
-        "SELECT sop_uid, transfer_syntax, size, location FROM instances WHERE kind = 'dicom'")}
+    # (SOP Instance UID, content hash) -> location: the same file twice (a folder and a zip
+    # of it) is one image.  Sharing an instance UID alone is not being the same file: a copy
+    # with other pixels, or the instance in another encoding, is kept.
+    seen_copies = {_copy_key(r[0], r[1], r[2], r[3]): r[4] for r in library.conn.execute(
+        "SELECT sop_uid, content_hash, transfer_syntax, size, location FROM instances "
+        "WHERE kind = 'dicom'")}
     touched_series: set[int] = set()
     touched_instances: list[tuple[int, InstanceHeader]] = []
     pending: list[tuple[InstanceHeader, str | None]] = []
@@ -143,7 +145,8 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
             report.skipped.append(SkippedFile(ref.display, "unreadable", unexpected_words(exc)))
             continue
         if header.kind == "dicom":
-            copy_key = (header.sop_instance_uid, header.transfer_syntax, ref.size)
+            copy_key = _copy_key(header.sop_instance_uid, header.content_hash,
+                                 header.transfer_syntax, ref.size)
             original = seen_copies.setdefault(copy_key, ref.display)
             if original != ref.display:
                 report.skipped.append(SkippedFile(ref.display, "duplicate",
@@ -174,6 +177,14 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                           [(s.path, s.reason, s.detail) for s in report.skipped])
     state.set_progress(1.0, f"Imported {report.instances} images, skipped {len(report.skipped)}")
     return report
+
+
+def _copy_key(sop_uid: str, content_hash: str, transfer_syntax: str, size: int) -> tuple:
+    """Return what makes two files one image: the instance UID and the content hash.
+
+    Rows imported before content hashes were taken fall back to syntax and size.
+    """
+    return (sop_uid, content_hash) if content_hash else (sop_uid, transfer_syntax, size)
 
 
 def _rewritten(ref: FileRef, stored: str) -> bool:
