@@ -140,17 +140,16 @@ def trust_sections(meta: dict[str, Any]) -> list[str]:
                   f"(float16, `{ood.get('file')}`); calibrated on {ood.get('held_out_images')} held-out in-domain "
                   f"images. \"Unusual for this model\" at percentile >= {ood.get('threshold_percentile')} "
                   f"({ood.get('threshold_choice')}).", ""]
-        for name, row in (ood.get("evaluation") or {}).items():
-            if isinstance(row, dict) and "auroc" in row:
-                ci = row.get("ci95")
-                lines.append(f"- AUROC in-domain vs {name}: {row['auroc']:.3f}"
-                             + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-                             + f"; {row.get('n_in')} in-domain vs {row.get('n_out')} other images; flagged at the "
-                             f"threshold: {row.get('flagged_out', float('nan')):.0%} of them, "
-                             f"{row.get('flagged_in', float('nan')):.0%} of in-domain")
-            elif isinstance(row, str):
-                lines.append(f"- {name}: {row}")
-        lines.append("")
+        evaluation = ood.get("evaluation") or {}
+        if any(isinstance(v, dict) for v in evaluation.values()):
+            from models.ood_eval import ood_eval_text
+
+            lines += [f"Measured on real images (in-domain: {evaluation.get('in_domain', 'held-out images')}):", "",
+                      ood_eval_text({k: v for k, v in evaluation.items() if isinstance(v, dict)}), ""]
+        elif evaluation.get("note"):
+            lines += [f"AUROC {evaluation['note']}.", ""]
+        else:
+            lines += ["AUROC on real out-of-distribution images: not measured yet (`python -m models.ood_eval`).", ""]
     gradcam = meta.get("gradcam")
     if gradcam:
         parity = gradcam.get("parity", {})

@@ -194,6 +194,38 @@ def export_gradcam_graph(model: ViTClassifier, path: Path, preprocess: dict[str,
                           input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, do_constant_folding=True,
                           dynamic_axes={name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES})
     onnx.checker.check_model(str(path))
+    store_weights_half(path)
+
+
+def store_weights_half(path: Path, min_elements: int = 4096) -> None:
+    """Store the graph's large float32 weights as float16, cast back to float32 inside the graph.
+
+    Halves the file (the Grad-CAM graph repeats the model's weights) while
+    every operation still runs in float32; ONNX Runtime folds the casts into
+    constants when the session starts, so inference speed is unchanged.  The
+    parity check with torch runs on the file as stored.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts, keep = [], []
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{init.name}__fp16")
+            keep.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT,
+                                          name=f"{init.name}__cast"))
+        else:
+            keep.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

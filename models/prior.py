@@ -189,29 +189,35 @@ class PriorModel(nn.Module):
         cfg = self.cfg
         logits, img_emb, tokens = self.image(images)
         img = F.normalize(img_emb, dim=-1)
-        sent = self.sentences(ids, mask, valid)  # (B, S, D), unit rows where valid
-        vf = valid.to(sent.dtype)
-        report = F.normalize((sent * vf[..., None]).sum(1) / vf.sum(1, keepdim=True).clamp(min=1), dim=-1)
-        scale = self.logit_scale.exp().clamp(max=100.0)
-        sim = scale * img @ report.T
-        arange = torch.arange(len(img), device=img.device)
-        global_loss = 0.5 * (F.cross_entropy(sim, arange) + F.cross_entropy(sim.T, arange))
-
-        # Sentence-wise prototype bank: rebuild each sentence from the prototypes.
-        protos = F.normalize(self.prototypes, dim=-1)
-        flat = sent[valid]  # (M, D)
-        weights = (flat @ protos.T / cfg.prototype_temperature).softmax(dim=-1)
-        rebuilt = F.normalize(weights @ protos, dim=-1)
-        proto_loss = ((1 - (rebuilt * flat.detach()).sum(-1)).mean()
-                      + 0.25 * (1 - (flat * rebuilt.detach()).sum(-1)).mean())
-
-        # Local alignment: each (rebuilt) sentence attends over every image's patches.
-        patches = F.normalize(tokens[:, self.image.vit.num_prefix_tokens:], dim=-1)  # (B, P, D)
-        owner = torch.arange(len(img), device=img.device)[:, None].expand_as(valid)[valid]  # (M,)
-        att = torch.einsum("md,bpd->mbp", rebuilt, patches) / cfg.local_temperature
-        region = F.normalize(torch.einsum("mbp,bpd->mbd", att.softmax(-1), patches), dim=-1)
-        local_sim = torch.einsum("md,mbd->mb", rebuilt, region) / cfg.local_temperature
-        local_loss = F.cross_entropy(local_sim, owner)
+        uses_text = bool(cfg.weight_global or cfg.weight_local or cfg.weight_prototype)
+        if uses_text:  # the image-only baseline trains no text tower
+            sent = self.sentences(ids, mask, valid)  # (B, S, D), unit rows where valid
+            vf = valid.to(sent.dtype)
+            report = F.normalize((sent * vf[..., None]).sum(1) / vf.sum(1, keepdim=True).clamp(min=1),
+                                 dim=-1)
+        zero = img.sum() * 0.0
+        global_loss = proto_loss = local_loss = zero
+        if cfg.weight_global:
+            scale = self.logit_scale.exp().clamp(max=100.0)
+            sim = scale * img @ report.T
+            arange = torch.arange(len(img), device=img.device)
+            global_loss = 0.5 * (F.cross_entropy(sim, arange) + F.cross_entropy(sim.T, arange))
+        if cfg.weight_prototype or cfg.weight_local:
+            # Sentence-wise prototype bank: rebuild each sentence from the prototypes.
+            protos = F.normalize(self.prototypes, dim=-1)
+            flat = sent[valid]  # (M, D)
+            weights = (flat @ protos.T / cfg.prototype_temperature).softmax(dim=-1)
+            rebuilt = F.normalize(weights @ protos, dim=-1)
+            proto_loss = ((1 - (rebuilt * flat.detach()).sum(-1)).mean()
+                          + 0.25 * (1 - (flat * rebuilt.detach()).sum(-1)).mean())
+        if cfg.weight_local:
+            # Local alignment: each (rebuilt) sentence attends over every image's patches.
+            patches = F.normalize(tokens[:, self.image.vit.num_prefix_tokens:], dim=-1)  # (B, P, D)
+            owner = torch.arange(len(img), device=img.device)[:, None].expand_as(valid)[valid]  # (M,)
+            att = torch.einsum("md,bpd->mbp", rebuilt, patches) / cfg.local_temperature
+            region = F.normalize(torch.einsum("mbp,bpd->mbd", att.softmax(-1), patches), dim=-1)
+            local_sim = torch.einsum("md,mbd->mb", rebuilt, region) / cfg.local_temperature
+            local_loss = F.cross_entropy(local_sim, owner)
 
         bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
         label_loss = (bce * target_mask).sum() / target_mask.sum().clamp(min=1)

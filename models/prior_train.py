@@ -158,7 +158,11 @@ class PairSet(torch.utils.data.Dataset):
 # -- training ------------------------------------------------------------------------------------
 def train(cfg: PriorConfig, splits, pre, tokenizer, out: Path, epochs: int, batch: int, lr: float,
           seed: int, log=print) -> dict[str, Any]:
-    """Train with AdamW + cosine schedule; keep the epoch with the best validation mAP."""
+    """Train with AdamW + cosine schedule; keep the epoch with the best validation score.
+
+    The score is the mean average precision of the finding phrases (text-to-image);
+    for the image-only baseline, same-label precision@5 of image-to-image retrieval.
+    """
     torch.manual_seed(seed)
     train_p, val_p, _ = splits
     caches = [[resized_unit(load_image(p.path), pre) for p in part] for part in splits]
@@ -183,16 +187,19 @@ def train(cfg: PriorConfig, splits, pre, tokenizer, out: Path, epochs: int, batc
             sched.step()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(loader)
-        val = text_to_image_metrics(model, tokenizer, val_p, caches[1], pre)
+        if cfg.weight_global or cfg.weight_local:
+            score = text_to_image_metrics(model, tokenizer, val_p, caches[1], pre)["mean_ap"]
+        else:  # the image-only baseline: chosen by its own task, image-to-image retrieval
+            score = image_to_image(image_embeddings(model, caches[1], pre), val_p, seed)["p@5"]
         entry = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1),
-                 **{k: round(v, 4) for k, v in sums.items()}, "val_map": round(val["mean_ap"], 4)}
+                 **{k: round(v, 4) for k, v in sums.items()}, "val_score": round(score, 4)}
         history.append(entry)
-        improved = val["mean_ap"] > best
+        improved = score > best
         if improved:
-            best = val["mean_ap"]
+            best = score
             torch.save({"model": model.state_dict(), "cfg": cfg.to_dict(), "epoch": epoch,
                         "preprocess": pre.to_metadata(), "history": history}, out / "best.pt")
-        log(json.dumps(entry) + ("  *" if improved else ""))
+        log(json.dumps(entry) + ("  *" if improved else ""), flush=True)
     state = torch.load(out / "best.pt", weights_only=False)
     model.load_state_dict(state["model"])
     state["history"] = history
@@ -354,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-only-baseline", action="store_true",
                    help="also train the same image tower on labels only, for image-to-image retrieval")
     p.add_argument("--no-export", action="store_true")
+    p.add_argument("--evaluate-only", action="store_true",
+                   help="skip training: evaluate (and export) OUT/best.pt with OUT/tokenizer.json")
     return p
 
 
@@ -374,22 +383,35 @@ def main(argv: list[str] | None = None) -> int:
         pairs, source = read_labels_table(args.labels_table, args.seed), f"labels table: {args.labels_table}"
     splits = split_pairs(pairs, args.seed)
     cfg = PriorConfig(img_size=args.size)
-    tokenizer = train_tokenizer([s for p in splits[0] for s in report_sentences(p.report)],
-                                cfg.vocab_size, cfg.max_tokens)
+    if args.evaluate_only:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    else:
+        tokenizer = train_tokenizer([s for p in splits[0] for s in report_sentences(p.report)],
+                                    cfg.vocab_size, cfg.max_tokens)
     cfg.vocab_size = tokenizer.get_vocab_size()
     pre0 = PreprocessConfig(input_size=args.size, resize=args.size, channels=3)
     cache0 = [resized_unit(load_image(p.path), pre0) for p in splits[0][:500]]
     mean, std = dataset_mean_std(cache0, pre0)
     pre = PreprocessConfig(input_size=args.size, resize=args.size, channels=3,
                            mean=(round(mean, 6),) * 3, std=(round(std, 6),) * 3)
-    tokenizer.save(str(out / "tokenizer.json"))
-    run = train(cfg, splits, pre, tokenizer, out, args.epochs, args.batch, args.lr, args.seed)
-    model, caches, state = run["model"], run["caches"], run["state"]
+    if args.evaluate_only:
+        state = torch.load(out / "best.pt", weights_only=False)
+        model = PriorModel(PriorConfig(**state["cfg"]))
+        model.load_state_dict(state["model"])
+        model.eval()
+        pre = PreprocessConfig.from_metadata(state["preprocess"])
+        caches = [[resized_unit(load_image(p.path), pre) for p in part] for part in splits]
+    else:
+        tokenizer.save(str(out / "tokenizer.json"))
+        run = train(cfg, splits, pre, tokenizer, out, args.epochs, args.batch, args.lr, args.seed)
+        model, caches, state = run["model"], run["caches"], run["state"]
     test = splits[2]
     learned = text_to_image_metrics(model, tokenizer, test, caches[2], pre)
     results: dict[str, Any] = {
         "source": source, "split_sizes": [len(s) for s in splits],
-        "best_epoch": state["epoch"] + 1, "history": state["history"],
+        "best_epoch": state["epoch"] + 1, "history": state.get("history", []),
         "text_to_image": {"learned": learned, "bm25_over_reports": bm25_metrics(test),
                           "random": random_metrics(test, args.seed)},
     }
@@ -422,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train_image_only(cfg, splits, caches, pre, tokenizer, out, args) -> PriorModel:
     """The image-only model: the same tower and data, trained on the labels alone."""
     return train(cfg, splits, pre, tokenizer, out, args.epochs, args.batch, args.lr, args.seed,
-                 log=lambda line: print("image-only", line))["model"]
+                 log=lambda line, **kw: print("image-only", line, **kw))["model"]
 
 
 def summary_table(results: dict[str, Any]) -> str:

@@ -194,3 +194,47 @@ def test_cli_explain_unreadable_image_and_old_bundle_exit_2(chest_bundle, tmp_pa
     code, out, _ = _cli(capsys, "explain", str(old), str(film), "--method", "gradcam", "--fallback-occlusion",
                         "--out", str(tmp_path / "m.npy"))
     assert code == 0 and "showing occlusion instead" in out
+
+
+def test_cascading_randomisation_reaches_the_gradient_graph_with_the_same_weights(chest_bundle, tmp_path):
+    """Adebayo et al. 2018, block by block: the randomised Grad-CAM graph is Grad-CAM of the randomised model."""
+    from medviewer.explain import randomised_bundle
+    from medviewer.inference.session import create_session
+    from medviewer.services.explain import cascade_scopes, cascading_randomisation, open_explainer
+
+    _, folder, _ = chest_bundle
+    assert cascade_scopes(2) == ["head", "cascade-1", "cascade-2", "all"]
+    random = randomised_bundle(load_bundle(folder), tmp_path / "rnd", scope="cascade-1", seed=1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    model, _ = create_session(random / "model.onnx", "cpu")
+    graph, _ = create_session(random / "gradcam.onnx", "cpu")
+    trained, _ = create_session(folder / "model.onnx", "cpu")
+    logits = model.run(["logits"], {"image": x})[0]
+    np.testing.assert_allclose(graph.run(["logits"], {"image": x, "target": np.eye(3, dtype=np.float32)[:2]})[0],
+                               logits, atol=2e-3)  # float16-stored weights in the gradient graph
+    assert np.abs(logits - trained.run(["logits"], {"image": x})[0]).max() > 0.1
+    explainer = open_explainer(folder, provider="cpu")
+    steps = cascading_randomisation(explainer, _images(3), ExplainRequest("gradcam", label="Opacity"), seed=1)
+    assert [s.scope for s in steps] == ["head", "cascade-1", "cascade-2", "all"]
+    assert all(len(s.spearman) == 3 for s in steps)
+
+
+def test_a_map_without_structure_is_not_drawn(chest_bundle):
+    from medviewer.explain.explainer import flat_map
+    from medviewer.explain.render import compose
+
+    assert flat_map(np.full((4, 4), 0.7)) == pytest.approx(0.0)
+    assert flat_map(np.zeros((4, 4))) is None  # empty, not flat: its method says why
+    one_hot = np.zeros((8, 8))
+    one_hot[2, 3] = 1
+    assert flat_map(one_hot) is None
+    _, folder, _ = chest_bundle
+    explainer = Explainer(ModelRunner(load_bundle(folder), "cpu", threads=1))
+    grey = np.full((64, 64), 120, np.uint8)
+    geometry = explainer.outputs(grey).geometry
+    even = np.full(explainer.grid, 0.7)  # what a degenerate map gives: every patch alike
+    e = explainer._finish(even, even, ExplainRequest("rollout"), geometry, (0.0, 1.0), 0.0)
+    assert e.extra.get("flat") and not e.image_map.any() and "no structure" in e.extra["note"]
+    out = compose(grey, e.image_map, title=e.title, notes=(e.extra["note"],))
+    assert out.shape[1] >= 384  # a 64 px image is enlarged so the legend and the note stay whole
+    assert (out[:64 * 6, :64 * 6] == 120).all()  # nothing tinted the film

@@ -149,12 +149,17 @@ def test_teaching_workflow_from_the_app(qtbot, main, tmp_path, monkeypatch):
     panel.search_text.clear()
     panel.search_tag.setCurrentIndex(panel.search_tag.findData("copd"))
     assert [h.case_id for h in panel.search()] == [case_id]
+    panel.search_tag.setCurrentIndex(0)
+    panel.search_in_collection.setChecked(True)
+    in_collection = {i.case_id for i in teaching.collection_items(main.library_path, first)}
+    assert {h.case_id for h in panel.search()} == in_collection
+    panel.search_in_collection.setChecked(False)
 
-    # The quiz: history and images only; no identifier anywhere on screen.
-    window.hide()
-    main.hide()
+    # The quiz: history and images only; no identifier anywhere on screen (the viewer and
+    # the Teaching window, which shows the diagnosis, are hidden while it runs).
     quiz = panel.start_quiz("resident-1")
     qtbot.addWidget(quiz)
+    assert not main.isVisible() and not window.isVisible() and quiz.isVisible()
     qtbot.waitUntil(lambda: quiz.shown_images() == 1, timeout=10000)
     identity = _identity(main.library_path) | {"QUINTERO"}
     texts = " ".join(visible_texts(QApplication.instance())).upper()
@@ -173,12 +178,11 @@ def test_teaching_workflow_from_the_app(qtbot, main, tmp_path, monkeypatch):
             quiz.next_button.click()
     assert done.args[0].correct == 1 and done.args[0].answered == done.args[0].questions
     quiz.close()
+    assert main.isVisible() and window.isVisible()
     assert panel.show_scores() == [{"trainee": "resident-1", "sessions": 1,
                                     "answered": done.args[0].answered, "matched": 1,
                                     "correct": 1, "graded": 1}]
     assert "resident-1: 1/1 correct" in panel.message.text()
-    main.show()
-    window.show()
 
     # Export from the app: the de-identified package, and what was removed.
     out = tmp_path / "package"

@@ -160,24 +160,21 @@ def test_window_drag_changes_levels(qtbot, window):
 
 
 def test_measurements_in_millimetres_and_modality_units(qtbot, window):
-    import pyqtgraph as pg
     from PySide6.QtCore import QPointF
 
     viewport = open_first_series(qtbot, window)
     viewport.set_tool("length")
     # View coordinates are millimetres (pixel spacing 0.5 mm): a 10 mm line.
     viewport._on_tool_drag(QPointF(2.0, 2.0), QPointF(8.0, 10.0), True)
-    roi, label = viewport._measurements[viewport.state.index][0]
-    assert isinstance(roi, pg.LineSegmentROI)
-    assert label.toPlainText() == "10.0 mm"
+    (length, values), = viewport.measurements.on_screen()
+    assert length.kind == "length" and values.text() == "10.0 mm"
     viewport.set_tool("ellipse")
     # An ellipse inside the disc (HU 60) at the centre of the 32 mm image.
     viewport._on_tool_drag(QPointF(14.0, 14.0), QPointF(18.0, 18.0), True)
-    roi, label = viewport._measurements[viewport.state.index][1]
-    mean, sd, area, n = viewport.ellipse_stats(roi)
-    assert abs(mean - 60) < 5 and sd < 10
-    assert abs(area - np.pi * 4) < 1e-6
-    assert "HU" in label.toPlainText()
+    ellipse, values = viewport.measurements.on_screen()[1]
+    assert abs(values.mean - 60) < 5 and values.sd < 10
+    assert abs(values.area - np.pi * 4) < 1e-6
+    assert "HU" in values.text()
 
 
 def test_layout_and_synchronised_scrolling(qtbot, window):

@@ -14,7 +14,7 @@ from pydicom.uid import RLELossless
 
 import helpers_dicom as h
 from medviewer.errors import TaskCancelled
-from medviewer.services import importer
+from medviewer.services import importer, parallel_scan
 from medviewer.services.importer import import_paths
 from medviewer.store import Library
 from medviewer.tasks import TaskState
@@ -117,14 +117,14 @@ def test_verify_none_imports_undecodable_files_and_bad_mode_is_refused(tmp_libra
 
 
 def test_unexpected_exceptions_skip_one_file_as_unreadable(tmp_library, ct_series, monkeypatch):
-    real_scan = importer.scan
+    real_scan = parallel_scan.scan
 
     def flaky(ref):
         if ref.path.endswith(ct_series.paths[0].name):
             raise KeyError("surprise")
         return real_scan(ref)
 
-    monkeypatch.setattr(importer, "scan", flaky)
+    monkeypatch.setattr(parallel_scan, "scan", flaky)
     report = import_paths(tmp_library, [ct_series.folder])
     # In words, not the exception's class name (issue 15).
     assert [(s.reason, s.detail) for s in report.skipped] == [
@@ -190,7 +190,7 @@ def test_dicomdir_input(tmp_library, ct_series, tmp_path):
 
 def test_reimport_skips_unchanged_files_without_reading_them(tmp_library, ct_series, monkeypatch):
     import_paths(tmp_library, [ct_series.folder])
-    monkeypatch.setattr(importer, "scan", lambda ref: pytest.fail(f"re-scanned {ref.display}"))
+    monkeypatch.setattr(parallel_scan, "scan", lambda ref: pytest.fail(f"re-scanned {ref.display}"))
     report = import_paths(tmp_library, [ct_series.folder])
     assert (report.instances, report.unchanged, report.series) == (0, 8, 0)
     assert tmp_library.counts()["instances"] == 8 and tmp_library.counts()["cases"] == 1

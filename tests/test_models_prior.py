@@ -56,6 +56,14 @@ def test_every_loss_term_is_finite_and_trains_both_towers():
     assert model.text.embed.weight.grad.abs().sum() > 0
     assert model.image.vit.vit.patch_embed.proj.weight.grad.abs().sum() > 0
     assert model.prototypes.grad.abs().sum() > 0
+    # The image-only baseline: same tower and data, labels only; its text tower never trains.
+    from dataclasses import replace
+
+    base = PriorModel(replace(model.cfg, weight_global=0.0, weight_local=0.0, weight_prototype=0.0))
+    only = base.losses(torch.randn(2, 3, 32, 32), ids, mask, valid, targets, torch.ones_like(targets))
+    only["total"].backward()
+    assert float(only["global"]) == 0.0 and base.text.embed.weight.grad is None
+    assert base.image.label_head.weight.grad.abs().sum() > 0
 
 
 def test_export_declares_one_space_and_the_app_encoder_matches_torch(tiny_bundle):

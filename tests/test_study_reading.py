@@ -148,6 +148,14 @@ def test_package_round_trip_merges_and_detects_conflicts(study, tmp_path):
     # Blinded on the reader's machine: no closest flags, ranks or distances at all.
     assert remote.execute("SELECT MAX(model_closest), MAX(rank), MAX(distance) FROM "
                           "study_candidates").fetchone() == (0, 0, 0)
+    # The practice query works on the reader's machine too, from the package's images.
+    from medviewer.study.practice import practice_view
+
+    remote_study = remote.execute("SELECT id FROM reader_studies").fetchone()[0]
+    practice = practice_view(remote, remote_study, ReadingSession(remote, remote_study,
+                                                                 "carol").seed)
+    assert practice is not None
+    assert package_image(package, practice.candidates[0][1]).frames[0].size
     session = ReadingSession(remote, summary.id, "carol")
     first_case = session.queries[0].candidates[0][1]
     assert package_image(package, first_case).frames.shape[0] == 1

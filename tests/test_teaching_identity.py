@@ -95,6 +95,7 @@ def test_export_summary_says_what_was_removed(exported):
     assert total["date"] == 1 and total["contact"] == 2
     assert "case 1 history" in result.removed["texts"]
     assert "collection description" in result.removed["texts"]
+    assert "collection title" not in result.removed["texts"]  # nothing of identity in it
     assert "case 1 diagnosis" in result.removed["texts"]
     summary = result.removed_summary()
     assert summary.startswith("Removed from the teaching text:") and "names" in summary

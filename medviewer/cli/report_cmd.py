@@ -34,6 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--file", help="read the report from this text file")
     typed.add_argument("--json", action="store_true")
     typed.set_defaults(func=run_set)
+    match = sub.add_parser("match", help="which report sentences match a case's image (learned model)")
+    match.add_argument("library", metavar="LIB")
+    match.add_argument("case", type=int, metavar="CASE_ID")
+    match.add_argument("--model", required=True, metavar="BUNDLE", help="an image-text bundle")
+    match.add_argument("--sentence", action="append", default=None,
+                       help="score these sentences instead of the case's report (repeatable)")
+    match.add_argument("--provider", default="auto")
+    match.add_argument("--json", action="store_true")
+    match.set_defaults(func=run_match)
 
 
 def run_import(args) -> int:
@@ -85,4 +94,19 @@ def run_set(args) -> int:
     emit(args.json, {"id": report.id, "sections": report.sections},
          f"stored report {report.id} for case {args.case} (sections: "
          f"{', '.join(report.sections) or 'none'})")
+    return 0
+
+
+def run_match(args) -> int:
+    """Print the sentences of a case's report (or given ones) by similarity to its image."""
+    from medviewer.cli.index_cmd import _open_library
+    from medviewer.services.learned_search import matching_sentences
+
+    with _open_library(args.library) as library:
+        ranked = matching_sentences(library, args.case, args.model, provider=args.provider,
+                                    sentences=args.sentence)
+    lines = [f"sentences by similarity to the image of case {args.case} (cosine in the model's "
+             "joint space; a ranking, not a probability):"]
+    lines.extend(f"  {score:+.3f}  {sentence}" for sentence, score in ranked)
+    emit(args.json, [{"sentence": s, "cosine": round(v, 6)} for s, v in ranked], "\n".join(lines))
     return 0

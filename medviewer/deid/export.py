@@ -13,6 +13,7 @@ progress and stops the export between files.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import warnings
@@ -30,6 +31,7 @@ from medviewer.deid.options import DeidOptions
 from medviewer.deid.session import DeidSession
 from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef, iter_files
 from medviewer.errors import TaskCancelled
+from medviewer.fileio import atomic_write_bytes
 from medviewer.tasks import TaskState, ensure_state
 
 AUDIT_NAME = "deid_audit.json"
@@ -190,9 +192,9 @@ class Exporter:
         out = (self.out_dir / _safe(str(ds.PatientID)) / _safe(str(ds.StudyInstanceUID)) /
                _safe(str(ds.SeriesInstanceUID)) / f"{_safe(str(ds.SOPInstanceUID))}.dcm")
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        ds.save_as(tmp, enforce_file_format=True)
-        tmp.replace(out)
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        atomic_write_bytes(out, buffer.getvalue())
         audit.output = out.relative_to(self.out_dir).as_posix()
         self.audit.files.append(audit)
         written = WrittenFile(

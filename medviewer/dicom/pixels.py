@@ -112,6 +112,10 @@ class DecodedImage:
         (0020,0020) Patient Orientation (row and column directions, e.g. ``("P", "F")``).
     slice_location, slice_thickness : float or None
         (0020,1041) Slice Location and (0018,0050) Slice Thickness in mm.
+    position : tuple of float or None
+        (0020,0032) Image Position (Patient): centre of the first pixel, mm.
+    frame_of_reference : str
+        (0020,0052) Frame of Reference UID ("" when absent).
     """
 
     frames: np.ndarray | ModalityFrames
@@ -124,6 +128,8 @@ class DecodedImage:
     patient_orientation: tuple[str, ...] | None = None
     slice_location: float | None = None
     slice_thickness: float | None = None
+    position: tuple[float, float, float] | None = None
+    frame_of_reference: str = ""
 
     @property
     def is_color(self) -> bool:
@@ -388,7 +394,17 @@ def _placement(ds) -> dict:
     letters = None
     if patient is not None and not isinstance(patient, (str, bytes)) and len(patient) == 2:
         letters = tuple(str(v).strip().upper() for v in patient)
-    return {"orientation": cosines, "patient_orientation": letters,
+    position = None
+    ipp = ds.get("ImagePositionPatient")
+    if ipp is not None:
+        try:
+            position = tuple(float(v) for v in ipp)
+        except (TypeError, ValueError):
+            position = None
+        if position is not None and (len(position) != 3 or not all(map(math.isfinite, position))):
+            position = None
+    return {"orientation": cosines, "patient_orientation": letters, "position": position,
+            "frame_of_reference": str(ds.get("FrameOfReferenceUID", "") or ""),
             "slice_location": _float(ds.get("SliceLocation"), None),
             "slice_thickness": _float(ds.get("SliceThickness"), None)}
 

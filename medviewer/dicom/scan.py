@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from medviewer.dicom.content import sample_hash
+from medviewer.dicom.header_values import HeaderValues
 from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef
 from medviewer.errors import (
     ImageReadError,
@@ -304,7 +305,8 @@ def _words(exc: BaseException) -> str:
 
 
 def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
-    sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
+    v = HeaderValues(ds)  # each value read once, the simple forms without Dataset.get
+    sop_class = str(v.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
     pixel = _pixel_element(ds)
     if sop_class in NON_IMAGE_SOP_CLASSES and pixel is None:
         # A DICOMDIR that also carries an image is imported; a plain one is an index.
@@ -312,15 +314,15 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     if pixel is None and _ends_early(ds, ref):
         raise TruncatedFileError("the file ends inside its header", path=ref.display,
                                  hint="the file was cut short; copy it again from its source")
-    if pixel is None and ds.get("Rows") and ds.get("Columns"):
+    if pixel is None and v.get("Rows") and v.get("Columns"):
         # An image header without its pixels: the file was cut at an element boundary.
         raise TruncatedFileError("the file ends before its pixel data", path=ref.display,
                                  hint="the file was cut short; copy it again from its source")
     if pixel is None:
-        kind = str(ds.get("Modality", "") or "").strip()
+        kind = str(v.get("Modality", "") or "").strip()
         what = f"a {kind} object without an image" if kind else "not an image object"
         raise NoPixelDataError(f"no pixel data ({what})", path=ref.display)
-    rows, columns = _int(ds.get("Rows"), 0), _int(ds.get("Columns"), 0)
+    rows, columns = _int(v.get("Rows"), 0), _int(v.get("Columns"), 0)
     if not rows or not columns:
         raise ImageReadError("(0028,0010) Rows or (0028,0011) Columns is missing",
                              path=ref.display, hint="the header is incomplete; the image "
@@ -332,9 +334,9 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
 
         ts = ImplicitVRLittleEndian
     _check_transfer_syntax(ref, ts)
-    frames = _int(ds.get("NumberOfFrames"), 1) or 1
-    samples = _int(ds.get("SamplesPerPixel"), 1) or 1
-    bits = _int(ds.get("BitsAllocated"), 0) or 0
+    frames = _int(v.get("NumberOfFrames"), 1) or 1
+    samples = _int(v.get("SamplesPerPixel"), 1) or 1
+    bits = _int(v.get("BitsAllocated"), 0) or 0
     if bits not in (1, 8, 16, 32, 64):
         raise ImageReadError(f"(0028,0100) Bits Allocated is {bits}, not 1, 8, 16, 32 or 64",
                              path=ref.display, hint="the header is damaged; the pixels cannot "
@@ -343,7 +345,7 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     length = getattr(pixel, "length", None)
     tell = getattr(pixel, "value_tell", None)
     if not ts.is_encapsulated and bits:
-        stored = 2 if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
+        stored = 2 if str(v.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
             else samples
         expected = (rows * columns * frames * stored * bits + 7) // 8
         if length == 0xFFFFFFFF:
@@ -362,11 +364,11 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
             path=ref.display, hint="the file was cut short; copy it again from its source")
 
     def text(keyword: str) -> str:
-        value = ds.get(keyword, "")
+        value = v.get(keyword, "")
         return "" if value is None else str(value).strip()
 
-    spacing = _floats(ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing"), 2)
-    thickness = ds.get("SliceThickness")
+    spacing = _floats(v.get("PixelSpacing") or v.get("ImagerPixelSpacing"), 2)
+    thickness = v.get("SliceThickness")
     return InstanceHeader(
         ref=ref,
         kind="dicom",
@@ -383,11 +385,11 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         study_description=text("StudyDescription"),
         accession_number=text("AccessionNumber"),
         series_uid=text("SeriesInstanceUID") or raster_uid("series:" + ref.display),
-        series_number=_int(ds.get("SeriesNumber")),
+        series_number=_int(v.get("SeriesNumber")),
         series_description=text("SeriesDescription"),
         modality=text("Modality"),
         body_part=text("BodyPartExamined"),
-        instance_number=_int(ds.get("InstanceNumber")),
+        instance_number=_int(v.get("InstanceNumber")),
         rows=rows,
         columns=columns,
         frames=frames,
@@ -396,8 +398,8 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         bits_allocated=bits,
         pixel_spacing=spacing,
         slice_thickness=_float_or_none(thickness),
-        image_position=_floats(ds.get("ImagePositionPatient"), 3),
-        image_orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        image_position=_floats(v.get("ImagePositionPatient"), 3),
+        image_orientation=_floats(v.get("ImageOrientationPatient"), 6),
         burned_in_annotation=text("BurnedInAnnotation"),
     )
 

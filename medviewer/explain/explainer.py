@@ -57,6 +57,22 @@ class ModelOutputs:
     geometry: InputGeometry
 
 
+FLAT_STD = 0.01
+
+
+def flat_map(grid: np.ndarray) -> float | None:
+    """Return the spread (std) of a [0, 1] patch map when it is below :data:`FLAT_STD` and not all zero, else None.
+
+    An all-zero map is "empty" (its method says why); a map whose patches are
+    all (nearly) equal but not zero would tint the film evenly.
+    """
+    values = np.nan_to_num(np.asarray(grid, np.float64))
+    if not values.any():
+        return None
+    spread = float(values.std())
+    return spread if spread < FLAT_STD else None
+
+
 def image_key(image: np.ndarray) -> str:
     """Return a digest of an image's pixels, shape and type (the cache key)."""
     arr = np.ascontiguousarray(image)
@@ -242,7 +258,7 @@ class Explainer:
             index = self.label_index(request.label, out.logits)
             label = self.labels[index]
             cams, logits = self.gradcam_graph().cam(out.tensor, index)
-            raw, score = cams[0].ravel(), float(logits[0, index])
+            raw, score = cams[0].ravel(), float(out.logits[index])  # the model's own logit
             request = request.with_(label=label)
             mode = "max"
         else:
@@ -299,11 +315,23 @@ class Explainer:
     def _finish(self, grid: np.ndarray, raw_grid: np.ndarray, request: ExplainRequest,
                 geometry: InputGeometry, scale: tuple[float, float], seconds: float,
                 label: str | None = None, score: float | None = None) -> Explanation:
+        flat = flat_map(grid)
+        raw_values = np.nan_to_num(np.asarray(raw_grid, np.float64))
+        if flat is None and raw_values.any() and np.ptp(raw_values) <= 1e-9 * np.abs(raw_values).max():
+            flat = 0.0  # every patch has the same raw value (min-max scaling made it all zero)
+        if flat is not None:
+            # No structure: drawing it would tint the whole film evenly, which reads as "everywhere".
+            grid = np.zeros_like(np.asarray(grid, np.float32))
         image_map = np.clip(grid_to_image(grid, geometry, interpolation=self.interpolation), 0.0, 1.0)
-        return Explanation(image_map=image_map, grid=np.asarray(grid, np.float32),
+        explanation = Explanation(image_map=image_map, grid=np.asarray(grid, np.float32),
                            raw=np.asarray(raw_grid, np.float32), request=request,
                            title=request.describe(self.depth), geometry=geometry, label=label,
                            score=score, scale=scale, seconds=seconds, model_sha256=self.bundle.sha256)
+        if flat is not None:
+            explanation.extra["flat"] = True
+            explanation.extra["note"] = (f"the map has no structure (spread {flat:.3f} < {FLAT_STD}): it is not "
+                                         "drawn, as an even tint would suggest the whole image matters equally")
+        return explanation
 
     # -- trust checks ----------------------------------------------------------------------------
     def faithfulness(self, image: np.ndarray, explanation: Explanation, *, label: str | None = None,

@@ -10,17 +10,55 @@ import numpy as np
 from medviewer.explain.attention import FUSIONS
 from medviewer.explain.geometry import InputGeometry
 
-METHODS = ("rollout", "attention", "occlusion", "gradcam", "similarity")
+
+
+@dataclass(frozen=True)
+class MapMethod:
+    """One kind of map: the registry entry the CLI, the overlay panel and the reports read.
+
+    Attributes
+    ----------
+    key : str
+        The method's name in requests, ``--method`` and JSON.
+    title : str
+        The map's title (legend, PNG, reports).
+    label : str
+        The overlay panel's menu text.
+    pair : bool
+        Made for a pair of images (a query and a search hit), not one image.
+    """
+
+    key: str
+    title: str
+    label: str
+    pair: bool = False
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the trust checks (deletion/insertion, randomisation) apply."""
+        return not self.pair
+
+
+# The one list of overlay methods, in the order menus show them.
+MAP_METHODS: tuple[MapMethod, ...] = (
+    MapMethod("rollout", "Attention rollout", "Attention rollout"),
+    MapMethod("attention", "Raw attention", "Raw attention (block, head)"),
+    MapMethod("gradcam", "Grad-CAM", "Class map (Grad-CAM)"),
+    MapMethod("occlusion", "Occlusion saliency", "Class saliency (occlusion)"),
+    MapMethod("similarity", "Patch match (rank in the pair)", "Why similar (search result)",
+              pair=True),
+)
+METHODS = tuple(m.key for m in MAP_METHODS)
+SINGLE_IMAGE_METHODS = tuple(m.key for m in MAP_METHODS if not m.pair)
+METHOD_TITLES = {m.key: m.title for m in MAP_METHODS}
 # Methods that explain one label (the others show where the model looked, for any label).
 CLASS_METHODS = ("occlusion", "gradcam")
 FILLS = ("mean", "blur")
-METHOD_TITLES = {
-    "rollout": "Attention rollout",
-    "attention": "Raw attention",
-    "occlusion": "Occlusion saliency",
-    "gradcam": "Grad-CAM",
-    "similarity": "Patch match (rank in the pair)",
-}
+
+
+def map_method(key: str) -> MapMethod:
+    """Return the registry entry of a method (``KeyError`` for an unknown one)."""
+    return next(m for m in MAP_METHODS if m.key == key) if key in METHODS else {}[key]
 
 
 @dataclass(frozen=True)

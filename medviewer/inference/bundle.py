@@ -19,12 +19,12 @@ repeats the cheap comparison on its own session with :func:`check_graph`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medviewer.fileio import sha256_file
 from medviewer.inference.errors import (
     BundleMetadataError,
     ChecksumMismatchError,
@@ -178,15 +178,6 @@ class Bundle:
                     "embedding_output": self.outputs.get("embedding")}
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_bundle(path: str | Path, *, verify_graph: bool = True) -> Bundle:

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode, urlparse
 from medviewer.dicom.uids import instance_file_name
 from medviewer.errors import TaskCancelled
 from medviewer.fileio import resolve_inside
+from medviewer.fileio import atomic_write_bytes
 from medviewer.pacs.errors import DicomWebError, NodeConfigError
 from medviewer.pacs.models import EchoResult, StudyMatch, StudyQuery, StudyTransfer
 from medviewer.pacs.nodes import Node
@@ -192,9 +193,7 @@ def retrieve_study(node: Node, study_uid: str, out_dir: str | Path, *,
             continue
         name = instance_file_name(sop)
         path = resolve_inside(out, f"{name}.dcm")
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(parts[0])
-        tmp.replace(path)
+        atomic_write_bytes(path, parts[0])
         transfer.files.append(str(path))
     if progress is not None:
         progress(len(wanted), len(wanted))

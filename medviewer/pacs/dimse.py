@@ -23,6 +23,7 @@ from pathlib import Path
 from medviewer.dicom.uids import instance_file_name
 from medviewer.errors import TaskCancelled
 from medviewer.fileio import resolve_inside
+from medviewer.fileio import atomic_write_bytes
 from medviewer.pacs.errors import AssociationError, PacsError, RetrieveError
 from medviewer.pacs.models import EchoResult, StudyMatch, StudyQuery, StudyTransfer
 from medviewer.pacs.nodes import LocalAE, Node
@@ -210,9 +211,7 @@ class _Receiver:
         path = resolve_inside(self.out_dir, f"{name}.dcm")
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            tmp.write_bytes(event.encoded_dataset())
-            tmp.replace(path)
+            atomic_write_bytes(path, event.encoded_dataset())
         except OSError:
             return 0xA700  # Out of resources
         with self.lock:

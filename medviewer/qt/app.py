@@ -99,10 +99,11 @@ def run_reading(library: str | None, study: str | None, reader: str | None,
     app.setStyleSheet(load_style_sheet())
     if package:
         from medviewer.study.package import read_manifest
+        from medviewer.study.store import only_study_id
 
         manifest = read_manifest(package)
         conn = open_study_db(Path(package) / "package.sqlite")
-        study_id = conn.execute("SELECT id FROM reader_studies").fetchone()[0]
+        study_id = only_study_id(conn)
         reader = reader or manifest["reader"]
         loader = PackageCaseImages(package)
     else:

@@ -16,7 +16,9 @@ from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, prese
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog
 from medviewer.qt.library_panel import LibraryPanel
+from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
+from medviewer.qt.mpr_window import add_mpr_action
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
 from medviewer.qt.similar_panel import SimilarCasesPanel
@@ -241,13 +243,11 @@ class MainWindow(QMainWindow):
 
         tools = bar.addMenu("&Tools")
         self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
-        self._action(tools, "Measure length", lambda: self.set_tool("length"), "L")
-        self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
+        add_measurement_actions(self, tools)
+        add_mpr_action(self, tools)
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
         self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
-        self._action(tools, "Clear measurements",
-                     lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
         tools.addSeparator()
         self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
 
@@ -477,6 +477,7 @@ class MainWindow(QMainWindow):
             study = library.study_header(series.study_ref)
         if self.window_link.pair is not None and viewport.state in self.window_link.pair:
             self.window_link.unlink()  # the comparison this viewport was part of is over
+        viewport.library_path = self.library_path  # measurements are kept in the library
         viewport.show_series(
             series, instances,
             patient_lines(study.patient_name, study.patient_id, study.birth_date, study.sex,
@@ -484,8 +485,10 @@ class MainWindow(QMainWindow):
             study_lines(study.study_date, study.description, study.accession))
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
-        if self.isActiveWindow() and viewport.isVisible():
-            viewport.setFocus()  # keys go to the series just opened, not the library tree
+        if viewport is self.active and self.isActiveWindow() and viewport.isVisible():
+            # Keys go to the series just opened, not the library tree; a series opened beside
+            # (a similar case) leaves the focus on the query.
+            viewport.setFocus()
 
     def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
         """Return the library case shown in a viewport, if the plane on screen is one."""
@@ -559,8 +562,20 @@ class MainWindow(QMainWindow):
         else:
             self.session.show_plane(plane.instance.id, plane.frame, plane.instance.location,
                                     plane.instance.series_ref, slot=slot)
-        # Follow by relative position: the same fraction of the way through each stack.
-        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()])
+        # Follow by patient position where the frames of reference allow it (said in words).
+        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()],
+                                frame_of=self._frame_of_reference)
+        stayed = [self.scroll_sync.reason_for(v.state) for v in self._visible_viewports()
+                  if v is not viewport and v.state.planes]
+        if any(r.startswith("not linked") for r in stayed):
+            self.statusBar().showMessage(next(r for r in stayed if r.startswith("not linked")), 4000)
+
+    def _frame_of_reference(self, state) -> str:
+        """Return the Frame of Reference UID of the image a viewer state shows ("" unknown)."""
+        for viewport in self.viewports:
+            if viewport.state is state and viewport._image is not None:
+                return viewport._image.frame_of_reference
+        return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
         rows, cols = LAYOUTS[self.settings.layout]
@@ -650,9 +665,9 @@ class MainWindow(QMainWindow):
         """Choose the left-drag tool for every viewport."""
         for viewport in self.viewports:
             viewport.set_tool(tool)
-        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI",
-                 "region": "Region search (drag a rectangle)"}
-        self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
+        names = {"window": "Window / level", "region": "Region search (drag a rectangle)",
+                 **TOOL_HELP}
+        self.statusBar().showMessage(f"Tool: {names.get(tool, tool)} (W for window / level)", 6000)
 
     def toggle_cine(self) -> None:
         """Play or pause the active stack."""

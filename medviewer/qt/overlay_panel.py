@@ -19,14 +19,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
+from medviewer.explain.maps import MAP_METHODS, map_method
 from medviewer.qt.overlay_layer import OverlayLayer
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.session import OverlayReady, Session
 
 NOTE_TEXT = ("These maps show which parts of the image the model's output depends on: model "
              "behaviour, not lesion localisation. They can look convincing when the model is wrong.")
-METHOD_ITEMS = [("Attention rollout", "rollout"), ("Raw attention (block, head)", "attention"),
-                ("Class saliency (occlusion)", "occlusion"), ("Why similar (search result)", "similarity")]
 THUMB = 150
 
 
@@ -108,8 +107,8 @@ class OverlayPanel(QWidget):
         self.model_label.setWordWrap(True)
         layout.addWidget(self.model_label)
         self.method = QComboBox(self)
-        for text, key in METHOD_ITEMS:
-            self.method.addItem(text, key)
+        for method in MAP_METHODS:
+            self.method.addItem(method.label, method.key)
         layout.addWidget(self.method)
         # One parameter page per method; only the current one is shown (a hidden widget
         # takes no room, where a stacked widget is as tall as its tallest page).
@@ -356,7 +355,7 @@ class OverlayPanel(QWidget):
             return
         request = self.request()
         explainer, sha = self.explainer, self.session.model_sha256
-        if request.method == "similarity":
+        if map_method(request.method).pair:
             if not self.hits or self.hit_choice.currentIndex() < 0:
                 self.message.setText("Search for similar cases first, then pick a result here.")
                 return
@@ -457,7 +456,7 @@ class OverlayPanel(QWidget):
             self.message.setText("Show a map first.")
             return
         explanation, image = self.last
-        if explanation.request.method == "similarity":
+        if not map_method(explanation.request.method).checkable:
             self.message.setText("The checks apply to single-image maps (not \u201cwhy similar\u201d).")
             return
         from medviewer.services.explain import trust_report
@@ -518,7 +517,7 @@ class OverlayPanel(QWidget):
         for i, page in enumerate(self.pages):
             page.setVisible(i == index)
         self.check_button.setEnabled(self.explainer is not None
-                                     and self.method.currentData() != "similarity")
+                                     and map_method(self.method.currentData()).checkable)
 
     def _set_ready(self, ready: bool) -> None:
         for widget in (self.compute_button, self.check_button, self.export_button, self.method):

@@ -15,6 +15,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QMainWindow, QPushButton,
                                QScrollArea, QTextBrowser, QVBoxLayout, QWidget)
 
+from medviewer.qt.blinding import HiddenWindows
 from medviewer.qt.library_panel import to_qimage
 from medviewer.qt.workers import TaskRunner
 
@@ -47,10 +48,18 @@ class QuizWindow(QMainWindow):
         self.revealed = None
         self.setWindowTitle("Teaching quiz")
         self.resize(1180, 780)
-        self._images = TaskRunner(self)
-        self._images.sig_failed.connect(lambda m, d: self.message.setText(f"Image failed: {m}"))
+        self._images = TaskRunner(self, message=lambda m: self.message.setText(
+            f"Image failed: {m}"))
+        self._hidden = HiddenWindows()
         self._build()
         self.next_case()
+
+    def start(self) -> None:
+        """Show the quiz with every other window hidden (the Teaching window shows the
+        diagnosis, the viewer the patient's name); they come back when the quiz closes."""
+        self._hidden.hide_all_but(self)
+        self.show()
+        self.raise_()
 
     def _build(self) -> None:
         central = QWidget(self)
@@ -205,3 +214,5 @@ class QuizWindow(QMainWindow):
         self._images.cancel()
         QThreadPool.globalInstance().waitForDone(10000)
         super().closeEvent(event)
+        if event.isAccepted():
+            self._hidden.restore()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QApplication, QFrame, QGridLayout, QHBoxLayout, Q
 from medviewer.display.linked import WindowAdjustment
 from medviewer.display.render import initial_window
 from medviewer.display.windowing import Window, linear_levels
+from medviewer.qt.blinding import HiddenWindows
 from medviewer.qt.image_view import RadiologyViewBox
 from medviewer.qt.viewport_widget import GREY_LUT, INVERTED_LUT
 from medviewer.qt.workers import TaskRunner
@@ -115,7 +116,8 @@ class ImagePane(QWidget):
             self.base_window = initial_window(image, frame)
             self.item.setImage(pixels, autoLevels=False,
                                levels=linear_levels(adjustment.apply(self.base_window)))
-            self.item.setLookupTable(INVERTED_LUT if image.photometric == "MONOCHROME1" else GREY_LUT)
+            inverted = image.photometric == "MONOCHROME1"
+            self.item.setLookupTable(INVERTED_LUT if inverted else GREY_LUT)
         self.item.setRect(0, 0, pixels.shape[1] * col_mm, pixels.shape[0] * row_mm)
         self.box.autoRange(padding=0.01)
 
@@ -186,7 +188,7 @@ class ReaderStudyWindow(QMainWindow):
             if practice else None
         self.in_practice = False
         self._practice_picks: set[int] = set()
-        self._hidden: list[QWidget] = []
+        self._hidden = HiddenWindows()
         self._closed_as = "paused"
         self.setWindowTitle("Reader study")
         self.resize(1500, 950)
@@ -337,10 +339,7 @@ class ReaderStudyWindow(QMainWindow):
             The screen to read on; the primary screen by default.
         full_screen : bool
         """
-        self._hidden = [w for w in QApplication.topLevelWidgets()
-                        if w is not self and w.isWindow() and w.isVisible()]
-        for widget in self._hidden:
-            widget.hide()
+        self._hidden.hide_all_but(self)
         screen = screen or QApplication.primaryScreen()
         if screen is not None:
             self.setScreen(screen)
@@ -348,14 +347,6 @@ class ReaderStudyWindow(QMainWindow):
         self.showFullScreen() if full_screen else self.show()
         self.raise_()
         self.activateWindow()
-
-    def _restore_hidden(self) -> None:
-        for widget in self._hidden:
-            try:
-                widget.show()
-            except RuntimeError:  # deleted while we read
-                continue
-        self._hidden = []
 
     # -- navigation -------------------------------------------------------------------------
     @property
@@ -533,7 +524,7 @@ class ReaderStudyWindow(QMainWindow):
         QThreadPool.globalInstance().waitForDone(10000)
         super().closeEvent(event)
         if event.isAccepted():
-            self._restore_hidden()
+            self._hidden.restore()
             self.sig_closed.emit(self._closed_as if self.view is not None else "finished")
 
     def toggle_full_screen(self) -> None:

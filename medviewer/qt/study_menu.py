@@ -14,9 +14,10 @@ from medviewer.store.library import Library
 
 def list_studies(library_path: str) -> list[tuple[int, str]]:
     """Return (id, name) of the library's reader studies."""
+    from medviewer.study.store import list_studies as studies_of
+
     with Library(library_path) as library:
-        return [(int(i), n) for i, n in library.conn.execute(
-            "SELECT id, name FROM reader_studies ORDER BY id")]
+        return studies_of(library.conn)
 
 
 class NewStudyDialog(QDialog):
@@ -131,7 +132,7 @@ class ReaderStudyMenu:
         from medviewer.services.reader_study import design_study
 
         window = self.window
-        runner = window.model_panel.runner
+        runner = window.session.runner
         if runner is None or not window.library_path:
             QMessageBox.information(window, "Reader study", "Open a library and load a model "
                                     "(with its index built) first.")
@@ -170,13 +171,14 @@ class ReaderStudyMenu:
         from medviewer.services.study_images import PackageCaseImages
         from medviewer.study.package import read_manifest
         from medviewer.study.session import ReadingSession, open_study_db
+        from medviewer.study.store import only_study_id
 
         folder = QFileDialog.getExistingDirectory(self.window, "Reading package")
         if not folder:
             return
         manifest = read_manifest(folder)
         conn = open_study_db(Path(folder) / "package.sqlite")
-        study_id = conn.execute("SELECT id FROM reader_studies").fetchone()[0]
+        study_id = only_study_id(conn)
         self._start(ReadingSession(conn, study_id, manifest["reader"]), PackageCaseImages(folder))
 
     def _start(self, session, loader):

@@ -1,4 +1,4 @@
-"""The Teaching window: collections, cases with key images and exemplars, notes, search, quiz, export.
+"""The Teaching window: collections, key images, exemplars, notes, search, quiz and export.
 
 Every action calls one function of :mod:`medviewer.services.teaching` (one
 transaction each, committed with ``synchronous=FULL`` before the panel shows the
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout,
                                QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
@@ -78,11 +78,10 @@ class TeachingPanel(QWidget):
         self.context = context
         self._note_case: int | None = None
         self._windows: list[QWidget] = []
-        self._export = TaskRunner(self)
+        self._export = TaskRunner(self, message=lambda m: self._say(f"Export failed: {m}"))
         self._export.sig_progress.connect(
             lambda f, s: self.message.setText(f"{s or 'Exporting'} ({f * 100:.0f}%)"))
-        self._export.sig_failed.connect(lambda m, d: (self._say(f"Export failed: {m}"),
-                                                       self.export_button.setEnabled(True)))
+        self._export.sig_errored.connect(lambda _exc: self.export_button.setEnabled(True))
         self._build()
         self.refresh()
 
@@ -125,6 +124,8 @@ class TeachingPanel(QWidget):
         form.addRow("Modality", self.search_modality)
         form.addRow("From", self.search_from)
         form.addRow("To", self.search_to)
+        self.search_in_collection = QCheckBox("in the chosen collection only", search)
+        form.addRow(self.search_in_collection)
         self.search_button = QPushButton("Search", search)
         form.addRow(self.search_button)
         lv.addWidget(search)
@@ -195,7 +196,8 @@ class TeachingPanel(QWidget):
         self.new_button.clicked.connect(lambda: self.new_collection())
         self.rename_button.clicked.connect(lambda: self.rename_collection())
         self.delete_button.clicked.connect(lambda: self.delete_collection())
-        self.collections.currentItemChanged.connect(lambda *_: self._show_items())
+        self.collections.currentItemChanged.connect(
+            lambda *_: (self._show_items(), self.update_actions()))
         self.items.currentItemChanged.connect(lambda *_: self._show_note())
         self.search_button.clicked.connect(self.search)
         self.search_text.returnPressed.connect(self.search)
@@ -262,6 +264,15 @@ class TeachingPanel(QWidget):
         self.collections.blockSignals(False)
         self._fill_search_choices()
         self._show_items()
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        """Enable the add buttons when there is a case on screen / a search to add."""
+        has_collection = self.current_collection() is not None
+        shown = self.context.shown_case() if self.library else None
+        self.add_current_button.setEnabled(has_collection and shown is not None)
+        self.add_results_button.setEnabled(has_collection and
+                                           self.context.last_results() is not None)
 
     def _fill_search_choices(self) -> None:
         from medviewer.services import teaching
@@ -521,7 +532,9 @@ class TeachingPanel(QWidget):
                     "tag": self.search_tag.currentData() or None,
                     "modality": self.search_modality.currentData() or None,
                     "date_from": self.search_from.text().strip() or None,
-                    "date_to": self.search_to.text().strip() or None}
+                    "date_to": self.search_to.text().strip() or None,
+                    "collection": (self.current_collection()
+                                   if self.search_in_collection.isChecked() else None)}
         hits = self._guard(lambda: teaching.search(self.library, **criteria)) or []
         self.hits.clear()
         for hit in hits:
@@ -553,7 +566,7 @@ class TeachingPanel(QWidget):
         if runner is None:
             return None
         window = QuizWindow(runner)
-        window.show()
+        window.start()
         self._windows.append(window)
         return window
 
@@ -611,94 +624,3 @@ class TeachingWindow(QMainWindow):
         self.resize(1240, 760)
         self.panel = TeachingPanel(context, self)
         self.setCentralWidget(self.panel)
-
-
-class TeachingPackageWindow(QMainWindow):
-    """Browse a teaching package made elsewhere (read-only) and take its quiz."""
-
-    def __init__(self, package, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        from PySide6.QtWidgets import QTextBrowser
-
-        self.package = package
-        self.setWindowTitle(f"Teaching package \u2014 {package.title or 'untitled'} (read-only)")
-        self.resize(1100, 760)
-        central = QWidget(self)
-        layout = QHBoxLayout(central)
-        left = QVBoxLayout()
-        self.filter = QLineEdit(central)
-        self.filter.setPlaceholderText("search the cases' text")
-        left.addWidget(self.filter)
-        self.cases = QListWidget(central)
-        left.addWidget(self.cases, 1)
-        self.quiz_button = QPushButton("Start the quiz\u2026", central)
-        self.quiz_button.setObjectName("primaryButton")
-        left.addWidget(self.quiz_button)
-        layout.addLayout(left, 1)
-        self.page = QTextBrowser(central)
-        self.page.setStyleSheet("QTextBrowser { background: #fbfbfb; color: #1b1d21; }")
-        layout.addWidget(self.page, 3)
-        self.setCentralWidget(central)
-        self._windows: list[QWidget] = []
-        self.filter.textChanged.connect(self._fill)
-        self.cases.currentItemChanged.connect(lambda *_: self._show())
-        self.quiz_button.clicked.connect(lambda: self.start_quiz())
-        self._fill()
-
-    def _fill(self) -> None:
-        self.cases.clear()
-        for case in self.package.search(text=self.filter.text()):
-            item = QListWidgetItem(f"Case {case.number}: {case.title}")
-            item.setData(Qt.UserRole, case)
-            self.cases.addItem(item)
-        if self.cases.count():
-            self.cases.setCurrentRow(0)
-
-    def _show(self) -> None:
-        from html import escape
-
-        item = self.cases.currentItem()
-        if item is None:
-            self.page.clear()
-            return
-        case = item.data(Qt.UserRole)
-
-        def figures(images, size):
-            return "".join(f'<p><img src="{Path(i.png).as_uri()}" width="{size}"><br>'
-                           f'{"<br>".join(escape(c) for c in i.caption)}</p>' for i in images)
-
-        sections = [("History", case.history), ("Findings", case.findings),
-                    ("Diagnosis", case.diagnosis), ("Discussion", case.discussion),
-                    ("Notes", case.free_text), ("References", case.citations)]
-        html = (f"<h2>Case {case.number}: {escape(case.title)}</h2>"
-                f"<p>{escape(case.modality)} \u00b7 {escape(', '.join(case.labels))}"
-                f"{' · tags ' + escape(', '.join(case.tags)) if case.tags else ''}</p>"
-                + figures(case.images, 420) +
-                "".join(f"<h3>{n}</h3><p>{escape(v).replace(chr(10), '<br>')}</p>"
-                        for n, v in sections if v.strip()))
-        if case.similar:
-            html += "<h3>Similar cases</h3>" + figures(case.similar, 160)
-        if case.dissimilar:
-            html += "<h3>Dissimilar cases</h3>" + figures(case.dissimilar, 160)
-        self.page.setHtml(html)
-
-    def start_quiz(self, learner: str | None = None):
-        """Open the package's quiz (answers kept in memory; the package is not written)."""
-        from medviewer.errors import MedViewerError
-        from medviewer.qt.quiz_window import QuizWindow
-        from medviewer.services.teaching_quiz import PackageQuizRunner
-        from medviewer.teaching.package_reader import PackageQuiz
-
-        if learner is None:
-            learner, ok = QInputDialog.getText(self, "Quiz", "Learner's name or alias:")
-            if not ok:
-                return None
-        try:
-            runner = PackageQuizRunner(PackageQuiz(self.package, learner))
-        except MedViewerError as exc:
-            QMessageBox.information(self, "Quiz", str(exc))
-            return None
-        window = QuizWindow(runner)
-        window.show()
-        self._windows.append(window)
-        return window

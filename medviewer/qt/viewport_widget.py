@@ -27,6 +27,7 @@ from medviewer.display.render import initial_window
 from medviewer.display.scale_bar import scale_bar_length
 from medviewer.display.windowing import Window, linear_levels
 from medviewer.qt.image_view import RadiologyViewBox
+from medviewer.qt.measurement_layer import TOOLS, MeasurementLayer
 from medviewer.qt.viewport_overlay import CORNERS, EDGES, CanvasView
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
@@ -35,8 +36,6 @@ from medviewer.store.library import InstanceRow, SeriesRow
 
 GREY_LUT = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 INVERTED_LUT = GREY_LUT[::-1].copy()
-MEASURE_PEN = pg.mkPen(QColor(255, 214, 10), width=2)
-LABEL_BACKING = pg.mkBrush(0, 0, 0, 165)  # measurement text stays legible over bone
 ACTIVE_OUTLINE = QColor(47, 155, 224)
 OUTLINE_WIDTH = 2
 
@@ -77,11 +76,12 @@ class ViewportWidget(QWidget):
         self._notes: list[str] = []
         self._warnings: list[str] = []
         self._probe = ""
-        self._measurements: dict[int, list] = {}
-        self._drawing = None
+        self.library_path: str | None = None  # where measurements are kept
         self._build()
+        self.measurements = MeasurementLayer(self)
         self.state.connect("index_changed", lambda index: self._show_plane())
         self.state.connect("window_changed", lambda window: self._apply_window())
+        self.state.connect("transform_changed", self.measurements.on_transform_changed)
         self.state.connect("transform_changed", self._show_plane)
         self._decoder.sig_errored.connect(self._on_decode_failed)
 
@@ -170,6 +170,7 @@ class ViewportWidget(QWidget):
         self.series = series
         self.patient_text, self.study_text = patient_text, study_text
         self._clear_measurements()
+        self._frame, self._image = None, None  # nothing of the last series is measured again
         self._warnings = [w.message for w in series.warnings
                           if w.code != "sorted by instance number"]
         self._notes = []
@@ -178,6 +179,9 @@ class ViewportWidget(QWidget):
         self.message.setText("Loading\u2026")
         self.message.show()
         self.state.set_series(series, instances)
+        self.measurements.load(self.library_path, self.state.planes)
+        if self._frame is not None:
+            self.measurements.show_plane(self.state.index)
         cache = self.cache
         refs = [inst.ref for inst in instances]
         order = sorted(range(len(refs)), key=lambda i: abs(i - len(refs) // 2))
@@ -199,6 +203,7 @@ class ViewportWidget(QWidget):
     def clear(self) -> None:
         """Show nothing."""
         self.series = None
+        self._clear_measurements()
         self.state.planes = []
         self.image_item.clear()
         self._frame = None
@@ -238,7 +243,7 @@ class ViewportWidget(QWidget):
             self.state.window = initial_window(image, plane.frame)
         self._photometric = image.photometric
         self._draw(frame, image.is_color)
-        self._show_measurements_for(self.state.index)
+        self.measurements.show_plane(self.state.index)
         if getattr(self, "_fit_pending", False):
             self._fit_pending = False
             self.fit()
@@ -336,7 +341,7 @@ class ViewportWidget(QWidget):
         self.box.scaleBy((factor, factor))
 
     def set_tool(self, tool: str) -> None:
-        """Choose what a left drag does: ``window``, ``length`` or ``ellipse``."""
+        """Choose what a left drag does: ``window``, ``region`` or a measurement tool."""
         self.box.tool = tool
 
     # -- measurements -------------------------------------------------------------------------
@@ -345,28 +350,8 @@ class ViewportWidget(QWidget):
             return
         if self.box.tool == "region":
             self._region_drag(start, now, finished)
-            return
-        if self._drawing is None:
-            if self.box.tool == "length":
-                roi = pg.LineSegmentROI([start, now], pen=MEASURE_PEN)
-            else:
-                roi = pg.EllipseROI(start, [1e-3, 1e-3], pen=MEASURE_PEN)
-            label = pg.TextItem(color=(255, 214, 10), anchor=(0, 1), fill=LABEL_BACKING)
-            self.box.addItem(roi)
-            self.box.addItem(label)
-            self._drawing = (roi, label)
-            roi.sigRegionChanged.connect(lambda *_ , r=roi, t=label: self._update_measure(r, t))
-        roi, label = self._drawing
-        if isinstance(roi, pg.LineSegmentROI):
-            roi.movePoint(roi.getHandles()[1], now, finish=finished)
-        else:
-            x0, y0 = min(start.x(), now.x()), min(start.y(), now.y())
-            roi.setPos((x0, y0), update=False)
-            roi.setSize((abs(now.x() - start.x()) or 1e-3, abs(now.y() - start.y()) or 1e-3))
-        self._update_measure(roi, label)
-        if finished:
-            self._measurements.setdefault(self.state.index, []).append(self._drawing)
-            self._drawing = None
+        elif self.box.tool in TOOLS:
+            self.measurements.drag(self.box.tool, start, now, finished)
 
     def _region_drag(self, start, now, finished: bool) -> None:
         """Draw the search rectangle; on release report it in image pixels."""
@@ -389,59 +374,17 @@ class ViewportWidget(QWidget):
             self.box.removeItem(self._region_roi)
             self._region_roi = None
 
-    def measure_text(self, roi) -> str:
-        """Return the label of a measurement: length, or area with mean and SD."""
-        unit = "mm" if self._spacing else "px"
-        if isinstance(roi, pg.LineSegmentROI):
-            p0, p1 = (roi.mapToParent(h.pos()) for h in roi.getHandles())
-            return f"{math.hypot(p1.x() - p0.x(), p1.y() - p0.y()):.1f} {unit}"
-        stats = self.ellipse_stats(roi)
-        if stats is None:
-            return ""
-        mean, sd, area, n = stats
-        units = f" {self._units}" if self._units else ""
-        return f"mean {mean:.1f}{units}  SD {sd:.1f}\narea {area:.1f} {unit}\u00b2 ({n} px)"
-
-    def ellipse_stats(self, roi) -> tuple[float, float, float, int] | None:
-        """Return mean, SD (modality units), area and pixel count inside an ellipse ROI."""
-        if self._frame is None or self._frame.ndim != 2:
-            return None
-        row_mm, col_mm = self._spacing or (1.0, 1.0)
-        pos, size = roi.pos(), roi.size()
-        cx, cy = (pos.x() + size.x() / 2) / col_mm, (pos.y() + size.y() / 2) / row_mm
-        rx, ry = max(size.x() / 2 / col_mm, 1e-6), max(size.y() / 2 / row_mm, 1e-6)
-        rows, cols = self._frame.shape
-        yy, xx = np.ogrid[:rows, :cols]
-        inside = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1.0
-        values = self.modality_values(self._frame[inside])
-        if values.size == 0:
-            return None
-        area = math.pi * (size.x() / 2) * (size.y() / 2)
-        return float(values.mean()), float(values.std()), area, int(values.size)
-
-    def _update_measure(self, roi, label) -> None:
-        label.setText(self.measure_text(roi))
-        bounds = roi.mapRectToParent(roi.boundingRect())
-        label.setPos(bounds.right(), bounds.top())
-
-    def _show_measurements_for(self, index: int) -> None:
-        for plane, items in self._measurements.items():
-            for item in items:
-                for part in item:
-                    part.setVisible(plane == index)
-
     def _clear_measurements(self) -> None:
         self.clear_region()
-        for items in self._measurements.values():
-            for item in items:
-                for part in item:
-                    self.box.removeItem(part)
-        self._measurements.clear()
-        self._drawing = None
+        self.measurements.clear_items()
 
-    def clear_measurements(self) -> None:
-        """Remove every measurement of this series."""
-        self._clear_measurements()
+    def clear_measurements(self) -> int:
+        """Delete every measurement of the image on screen (from the library too)."""
+        return self.measurements.delete_plane()
+
+    def delete_last_measurement(self) -> bool:
+        """Delete the newest measurement of the image on screen."""
+        return self.measurements.delete_last()
 
     # -- corner text, markers, scale bar, probe ---------------------------------------------
     def corner_text(self, name: str) -> str:

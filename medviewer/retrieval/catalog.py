@@ -135,14 +135,7 @@ def read_catalog(library: Library) -> Catalog:
 
     Call on the thread that owns ``library``.
     """
-    rows = library.conn.execute(
-        "SELECT c.id, i.location, i.path, i.member, c.frame, i.size, i.mtime, p.patient_id, "
-        "p.id, st.study_uid, st.study_date, se.modality, se.body_part, "
-        "(SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT name FROM labels l "
-        " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)), i.content_hash "
-        "FROM cases c JOIN instances i ON i.id = c.instance_ref "
-        "JOIN series se ON se.id = i.series_ref JOIN studies st ON st.id = se.study_ref "
-        "JOIN patients p ON p.id = st.patient_ref ORDER BY c.id").fetchall()
+    rows = library.catalog_rows()
     cases = [
         CaseInfo(int(r[0]), r[1], r[2], r[3] or "", int(r[4]), int(r[5]), float(r[6]), r[7] or "",
                  int(r[8]), r[9] or "", r[10] or "", r[11] or "", r[12] or "",

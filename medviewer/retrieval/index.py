@@ -438,8 +438,8 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     if old is not None:  # drop the mapping of the old vectors before the folder is replaced
         old, vecs0 = (old[0], None, old[2], old[3], old[4]), None
     new_ids, new_keys, failed = _embed_cases(todo, embedder, load_image, batch_size, sink,
-                                             catalog.content_keys(), _SubState(state, 0.0, 0.8))
-    vectors = sink.finish(_SubState(state, 0.8, 0.85))
+                                             catalog.content_keys(), state.child(0.0, 0.8))
+    vectors = sink.finish(state.child(0.8, 0.85))
     ids = np.concatenate([ids0[keep], new_ids]).astype(np.int64)
     keys = np.concatenate([keys0[keep], new_keys]).astype(np.int64)
     current = catalog.content_keys()
@@ -452,13 +452,13 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     structure, how = sink.structure, sink.how
     if structure is None and resolved != "exact":
         structure, how = _structure_for(old, resolved, embedder.metric, keep, vectors, len(ids0), params,
-                                        _SubState(state, 0.85, 0.9))
+                                        state.child(0.85, 0.9))
     elif resolved == "exact":
         how = "flat"
     recall = None
     if resolved != "exact" and len(vectors):
         recall = ann.tune_and_measure(structure, vectors, resolved, embedder.metric, params,
-                                      state=_SubState(state, 0.9, 0.97)).to_dict()
+                                      state=state.child(0.9, 0.97)).to_dict()
     manifest = store.Manifest(
         model_sha256=embedder.identity, model_name=embedder.name, metric=embedder.metric,
         kind=resolved, requested_kind=requested, count=len(ids), dim=embedder.dim,
@@ -476,26 +476,6 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
         unreadable=[{"case": f["case"], "path": f["path"], "reason": f["reason"]} for f in failed],
         structure=how, full_rebuild_reason=reason, recall=recall,
         seconds=round(time.perf_counter() - started, 3))
-
-
-class _SubState:
-    """Map a step's progress 0..1 onto ``lo..hi`` of the whole task; share its cancel flag."""
-
-    def __init__(self, parent: TaskState, lo: float, hi: float) -> None:
-        self.parent, self.lo, self.hi = parent, lo, hi
-
-    def set_progress(self, fraction: float, status: str | None = None) -> None:
-        """Record the step's progress as the task's."""
-        self.parent.set_progress(self.lo + (self.hi - self.lo) * min(1.0, max(0.0, fraction)), status)
-
-    def check(self) -> None:
-        """Raise TaskCancelled when the task was cancelled."""
-        self.parent.check()
-
-    @property
-    def cancel_requested(self) -> bool:
-        """Whether cancellation was requested."""
-        return self.parent.cancel_requested
 
 
 def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:

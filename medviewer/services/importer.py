@@ -17,11 +17,12 @@ from datetime import datetime, timezone
 
 from medviewer.dicom.content import sample_hash
 from medviewer.dicom.geometry import sort_series
-from medviewer.dicom.scan import InstanceHeader, scan
+from medviewer.dicom.scan import InstanceHeader
 from medviewer.dicom.sources import FileRef, iter_files
-from medviewer.errors import ImageReadError, PixelDecodeError, unexpected_words
+from medviewer.errors import ImageReadError
 from medviewer.labels.table import LabelTable, read_label_table
-from medviewer.store.library import Library
+from medviewer.services.parallel_scan import scan_files
+from medviewer.store.library import Library, dicom_copy_key
 from medviewer.tasks import TaskState, ensure_state
 
 BATCH = 200
@@ -107,9 +108,7 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     # (SOP Instance UID, content hash) -> location: the same file twice (a folder and a zip
     # of it) is one image.  Sharing an instance UID alone is not being the same file: a copy
     # with other pixels, or the instance in another encoding, is kept.
-    seen_copies = {_copy_key(r[0], r[1], r[2], r[3]): r[4] for r in library.conn.execute(
-        "SELECT sop_uid, content_hash, transfer_syntax, size, location FROM instances "
-        "WHERE kind = 'dicom'")}
+    seen_copies = library.dicom_copies()
     touched_series: set[int] = set()
     touched_instances: list[tuple[int, InstanceHeader]] = []
     pending: list[tuple[InstanceHeader, str | None]] = []
@@ -124,34 +123,15 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                 touched_instances.append((instance, header))
         pending.clear()
 
-    for done, ref in enumerate(refs):
-        if done % 50 == 0:
-            state.check()
-            state.set_progress(0.9 * done / max(1, len(refs)),
-                               f"Scanning {done} of {len(refs)} files")
-        if known.get(ref.display) == (ref.size, ref.mtime) and not _rewritten(
-                ref, hashes.get(ref.display, "")):
-            report.unchanged += 1
-            continue
-        try:
-            header = scan(ref)
-            if verify == "all" or (verify == "compressed" and _is_compressed(header)):
-                _verify_pixels(ref)
-        except ImageReadError as exc:
-            report.skipped.append(SkippedFile(ref.display, exc.reason, exc.message +
-                                              (f" ({exc.hint})" if exc.hint else "")))
-            continue
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure skips one file only
-            report.skipped.append(SkippedFile(ref.display, "unreadable", unexpected_words(exc)))
-            continue
+    def take(header: InstanceHeader, ref) -> None:
         if header.kind == "dicom":
-            copy_key = _copy_key(header.sop_instance_uid, header.content_hash,
-                                 header.transfer_syntax, ref.size)
+            copy_key = dicom_copy_key(header.sop_instance_uid, header.content_hash,
+                                      header.transfer_syntax, ref.size)
             original = seen_copies.setdefault(copy_key, ref.display)
             if original != ref.display:
                 report.skipped.append(SkippedFile(ref.display, "duplicate",
                                                   f"the same file as {original}"))
-                continue
+                return
         entry = table.lookup(ref.display) if table is not None else None
         patient = entry.patient_id if entry is not None and entry.patient_id else None
         if header.kind == "dicom" and header.patient_id:
@@ -161,12 +141,33 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
         pending.append((header, patient))
         if len(pending) >= BATCH:
             flush()
+
+    to_scan = []
+    for ref in refs:
+        if known.get(ref.display) == (ref.size, ref.mtime) and not _rewritten(
+                ref, hashes.get(ref.display, "")):
+            report.unchanged += 1
+        else:
+            to_scan.append(ref)
+    # Headers are scanned over worker processes for large imports; this thread is the one writer.
+    outcomes = scan_files(to_scan, verify)
+    try:
+        for done, (ref, (header, skipped)) in enumerate(zip(to_scan, outcomes)):
+            if done % 50 == 0:
+                state.check()
+                state.set_progress(0.9 * (done + report.unchanged) / max(1, len(refs)),
+                                   f"Scanning {done + report.unchanged} of {len(refs)} files")
+            if header is None:
+                report.skipped.append(SkippedFile(ref.display, *skipped))
+                continue
+            take(header, ref)
+    finally:
+        outcomes.close()  # a cancel stops the workers before the last batch is committed
     if pending:
         flush()
     state.set_progress(0.92, "Sorting series")
     # Series left unsorted by an import that was cancelled or killed after a batch commit.
-    touched_series |= {r[0] for r in library.conn.execute(
-        "SELECT DISTINCT series_ref FROM instances WHERE slice_index IS NULL")}
+    touched_series |= library.unsorted_series()
     _finish_series(library, touched_series, report)
     if table is not None:
         state.set_progress(0.96, "Applying labels")
@@ -177,14 +178,6 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                           [(s.path, s.reason, s.detail) for s in report.skipped])
     state.set_progress(1.0, f"Imported {report.instances} images, skipped {len(report.skipped)}")
     return report
-
-
-def _copy_key(sop_uid: str, content_hash: str, transfer_syntax: str, size: int) -> tuple:
-    """Return what makes two files one image: the instance UID and the content hash.
-
-    Rows imported before content hashes were taken fall back to syntax and size.
-    """
-    return (sop_uid, content_hash) if content_hash else (sop_uid, transfer_syntax, size)
 
 
 def _rewritten(ref: FileRef, stored: str) -> bool:
@@ -208,34 +201,11 @@ def raster_patient_id(display: str) -> str:
     return stem or name
 
 
-def _is_compressed(header: InstanceHeader) -> bool:
-    if header.kind != "dicom":
-        return False
-    from pydicom.uid import UID
-
-    return UID(header.transfer_syntax).is_compressed
-
-
-def _verify_pixels(ref: FileRef) -> None:
-    from medviewer.dicom.pixels import decode
-
-    try:
-        decode(ref)
-    except ImageReadError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many kinds of errors
-        raise PixelDecodeError(f"pixel data could not be decoded: {unexpected_words(exc)}",
-                               path=ref.display) from exc
-
-
 def _finish_series(library: Library, series_ids: set[int], report: ImportReport) -> None:
     """Sort every touched series, store its warnings, and make sure its cases exist."""
     with library.transaction():
         for series_id in sorted(series_ids):
-            rows = library.conn.execute(
-                "SELECT id, position, orientation, instance_number, rows, columns, frames, "
-                "location FROM instances WHERE series_ref = ?", (series_id,)).fetchall()
-            slices = [_SliceRow(r) for r in rows]
+            slices = [_SliceRow(r) for r in library.slice_rows(series_id)]
             geometry = sort_series(slices)
             library.set_series_geometry(series_id, geometry, [s.id for s in slices])
             if geometry.warnings:
@@ -255,10 +225,7 @@ def _ensure_cases(library: Library, slices: list, order: list[int]) -> None:
             library.ensure_case(s.id, s.frames // 2 if s.frames > 1 else 0)
         return
     middle = slices[order[len(order) // 2]]
-    existing = library.conn.execute(
-        "SELECT COUNT(*) FROM cases WHERE instance_ref IN (%s)" % ",".join("?" * len(slices)),
-        [s.id for s in slices]).fetchone()[0]
-    if not existing:
+    if not library.count_cases_of([s.id for s in slices]):
         library.ensure_case(middle.id, 0)
 
 
@@ -280,8 +247,7 @@ def apply_labels(library: Library, table: LabelTable) -> int:
     """Attach a table's labels (and masks) to the library's cases; return cases labelled."""
     detail = str(table.source)
     labelled = 0
-    rows = library.conn.execute(
-        "SELECT c.id, i.location FROM cases c JOIN instances i ON i.id = c.instance_ref").fetchall()
+    rows = library.case_locations()
     with library.transaction():
         for case_id, location in rows:
             entry = table.lookup(location)
@@ -297,12 +263,7 @@ def apply_labels(library: Library, table: LabelTable) -> int:
 def _count_parents(library: Library, series_ids: set[int], report: ImportReport) -> None:
     if not series_ids:
         return
-    marks = ",".join("?" * len(series_ids))
     ids = sorted(series_ids)
     report.series = len(ids)
-    report.studies = library.conn.execute(
-        f"SELECT COUNT(DISTINCT study_ref) FROM series WHERE id IN ({marks})", ids).fetchone()[0]
-    report.patients = library.conn.execute(
-        f"SELECT COUNT(DISTINCT st.patient_ref) FROM series se JOIN studies st ON "
-        f"st.id = se.study_ref WHERE se.id IN ({marks})", ids).fetchone()[0]
+    report.studies, report.patients = library.parent_counts(ids)
 

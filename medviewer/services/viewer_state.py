@@ -41,6 +41,7 @@ class ViewerState(EventEmitter):
         self.rotation = 0  # degrees clockwise, multiple of 90
         self.flip_horizontal = False
         self.flip_vertical = False
+        self.loading = False  # True while a new series announces itself (not a scroll)
 
     def set_series(self, series: SeriesRow, instances: list[InstanceRow]) -> None:
         """Show a series from its middle plane, with the default window to come."""
@@ -49,8 +50,12 @@ class ViewerState(EventEmitter):
         self.index = len(self.planes) // 2 if len(self.planes) > 2 else 0
         self.window = None
         self.window_locked = False
-        self.emit("series_changed")
-        self.emit("index_changed", index=self.index)
+        self.loading = True
+        try:
+            self.emit("series_changed")
+            self.emit("index_changed", index=self.index)
+        finally:
+            self.loading = False
 
     @property
     def current(self) -> PlaneRef | None:
@@ -101,29 +106,48 @@ class ViewerState(EventEmitter):
 
 
 class ScrollSync:
-    """Keep stacks at the same relative position while one of them scrolls.
+    """Keep stacks at the same patient position while one of them scrolls.
 
     Headless: works on :class:`ViewerState` objects.  The window calls :meth:`follow`
     when a state's index changed; the guard keeps the followers' own
-    ``index_changed`` events from echoing back.
+    ``index_changed`` events from echoing back.  Where each follower goes is decided
+    by :func:`medviewer.display.position_sync.follow_by_position` (same frame of
+    reference and parallel slices: by position; no positions: by relative position;
+    otherwise it stays), and the decision's sentence is kept in :attr:`reasons`.
+    Loading a series into one viewport never moves the others.
     """
 
     def __init__(self) -> None:
         self.enabled = True
         self._syncing = False
+        self.reasons: dict[int, str] = {}  # id(follower state) -> why it moved or stayed
 
-    def follow(self, source: ViewerState, others: list[ViewerState]) -> None:
-        """Move every other stack of two planes or more to the source's fraction of the way."""
-        if not self.enabled or self._syncing or len(source.planes) < 2:
+    def follow(self, source: ViewerState, others: list[ViewerState],
+               frame_of=lambda state: "") -> None:
+        """Move every other stack of two planes or more to the source's position.
+
+        ``frame_of(state)`` returns a state's Frame of Reference UID ("" when unknown).
+        """
+        from medviewer.display.position_sync import follow_by_position
+
+        if not self.enabled or self._syncing or source.loading or len(source.planes) < 2:
             return
-        fraction = source.index / (len(source.planes) - 1)
         self._syncing = True
         try:
             for other in others:
-                if other is not source and len(other.planes) > 1:
-                    other.set_index(round(fraction * (len(other.planes) - 1)))
+                if other is source or len(other.planes) < 2:
+                    continue
+                decision = follow_by_position(source.planes, source.index, other.planes,
+                                              frame_of(source), frame_of(other))
+                self.reasons[id(other)] = decision.reason
+                if decision.index is not None:
+                    other.set_index(decision.index)
         finally:
             self._syncing = False
+
+    def reason_for(self, state: ViewerState) -> str:
+        """Return why a follower last moved or stayed ("" before any scroll)."""
+        return self.reasons.get(id(state), "")
 
 
 class WindowLink:

@@ -12,31 +12,24 @@ import csv
 import json
 from pathlib import Path
 
+from medviewer.study import store
+
 TIDY_COLUMNS = ("study", "reader", "query", "candidate", "model_closest", "picked", "rank",
                 "distance", "seconds", "modality", "label_group")
 
 
 def tidy_rows(conn, study_id: int) -> list[dict]:
     """Return the tidy rows of a study."""
-    name = conn.execute("SELECT name FROM reader_studies WHERE id = ?", (study_id,)).fetchone()[0]
+    name = store.study_name(conn, study_id)
     candidates: dict[int, list] = {}
-    for query_id, case_id, closest, rank, distance in conn.execute(
-            "SELECT c.query_ref, c.case_ref, c.model_closest, c.rank, c.distance FROM "
-            "study_candidates c JOIN study_queries q ON q.id = c.query_ref WHERE q.study_ref = ? "
-            "ORDER BY c.id", (study_id,)):
+    for query_id, case_id, closest, rank, distance in store.study_candidates(conn, study_id):
         candidates.setdefault(query_id, []).append((case_id, closest, rank, distance))
-    queries = {qid: (case, modality, group) for qid, case, modality, group in conn.execute(
-        "SELECT id, case_ref, modality, label_group FROM study_queries WHERE study_ref = ?",
-        (study_id,))}
+    queries = store.study_queries(conn, study_id)
     rows = []
-    for reader, query_id, status, picked, seconds in conn.execute(
-            "SELECT r.name, s.query_ref, s.status, s.picked, s.seconds FROM study_responses s "
-            "JOIN study_readers r ON r.id = s.reader_ref WHERE r.study_ref = ? AND "
-            "s.status != 'in_progress' ORDER BY r.name, s.query_ref", (study_id,)):
+    for reader, query_id, status, picked, seconds in store.finished_responses(conn, study_id):
         chosen = set(json.loads(picked))
         case, modality, group = queries[query_id]
-        ids = {cid: case_id for cid, case_id in conn.execute(
-            "SELECT id, case_ref FROM study_candidates WHERE query_ref = ?", (query_id,))}
+        ids = store.candidate_cases(conn, query_id)
         picked_cases = {ids[c] for c in chosen}
         for case_id, closest, rank, distance in candidates[query_id]:
             rows.append({

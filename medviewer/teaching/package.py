@@ -20,6 +20,7 @@ keeping the medical words (the library's label names are never removed).  What w
 removed is counted per case in :attr:`TeachingExport.removed` and listed in the
 warnings, because only the author can tell whether a note still identifies someone
 in other words.
+The case's report (its own, else its study's) goes with the answer, cleaned the same way.
 """
 
 from __future__ import annotations
@@ -256,15 +257,13 @@ def export_collection(store: TeachingStore, collection: str | int, out_dir: str 
         image = ExportedImage(png, _rel(location.get(w.sop_uid), out) if w else "",
                               w.sop_uid if w else "", key.frame)
         exported_by_item.setdefault(item.id, []).append((image, key))
+    title = _clean(cleaner, coll.name, "collection title", result) or "Teaching file"
     for item in (i for i in items if i.role == "case"):
         number = numbers[item.id]
         page, case = _case(store, cleaner, item, number, items, exported_by_item, result)
         pages.append(page)
         result.cases.append(case)
-        (out / page.file).write_text(
-            case_page(page, _clean(cleaner, coll.name, "collection title", result) or "Teaching"),
-            encoding="utf-8")
-    title = _clean(cleaner, coll.name, "collection title", result) or "Teaching file"
+        (out / page.file).write_text(case_page(page, title), encoding="utf-8")
     description = _clean(cleaner, coll.description, "collection description", result)
     (out / "index.html").write_text(index_page(title, description, pages), encoding="utf-8")
     _manifest(out, title, result, exporter)
@@ -381,6 +380,12 @@ def _case(store: TeachingStore, cleaner: FreeTextCleaner, item: CollectionItem, 
         after = Counter(result.removed.get("texts", {}).get(f"case {number} {name}", {}))
         if after != before:
             lost.append(f"{name}: {describe_removed(after - before)}")
+    report_text = _report_text(store, item.case_id)
+    before = Counter(result.removed.get("texts", {}).get(f"case {number} report", {}))
+    report_text = _clean(cleaner, report_text, f"case {number} report", result) if report_text else ""
+    after = Counter(result.removed.get("texts", {}).get(f"case {number} report", {}))
+    if after != before:
+        lost.append(f"report: {describe_removed(after - before)}")
     if lost:
         result.warnings.append(f"case {number}: identifying values removed from the note "
                                f"({'; '.join(lost)}); check the wording")
@@ -413,8 +418,17 @@ def _case(store: TeachingStore, cleaner: FreeTextCleaner, item: CollectionItem, 
         history=scrubbed["history"], findings=scrubbed["findings"],
         diagnosis=scrubbed["diagnosis"], discussion=scrubbed["discussion"],
         citations=scrubbed["citations"], free_text=scrubbed["free_text"], figures=figures,
-        similar=exemplars["similar"], dissimilar=exemplars["dissimilar"], warnings=warnings)
+        similar=exemplars["similar"], dissimilar=exemplars["dissimilar"], warnings=warnings,
+        report=report_text)
     return page, case
+
+
+def _report_text(store: TeachingStore, case_id: int) -> str:
+    """Return the case's report text (its own, else its study's), not yet de-identified."""
+    from medviewer.reports.store import ReportStore
+
+    reports = ReportStore(store.library).reports_for_case(case_id)
+    return reports[0].text if reports else ""
 
 
 def _rel(path: Path | None, root: Path) -> str:

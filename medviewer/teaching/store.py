@@ -483,6 +483,10 @@ class TeachingStore:
                                     hint="case ids come from 'medviewer teach search' or "
                                     "the library browser")
 
+    def label_names(self, case_id: int) -> list[str]:
+        """Return a case's dataset and user label names (model labels left out)."""
+        return self._labels(case_id)
+
     def _labels(self, case_id: int) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT name FROM labels WHERE case_ref = ? AND "
                                  "source != 'model' ORDER BY name", (case_id,))
@@ -502,3 +506,99 @@ _COLLECTION_SQL = (
     "(SELECT COUNT(*) FROM collection_items i WHERE i.collection_ref = c.id AND i.role = 'case'), "
     "(SELECT COUNT(*) FROM collection_items i WHERE i.collection_ref = c.id AND i.role != 'case'), "
     "c.created_at, c.updated_at FROM collections c")
+
+
+# -- case search (teaching.search) ---------------------------------------------------------------
+def find_case_rows(conn, *, label: str | None = None, tag: str | None = None,
+                   text: str | None = None, modality: str | None = None,
+                   date_from: str | None = None, date_to: str | None = None,
+                   collection: int | None = None, limit: int = 500) -> tuple[list, list[str]]:
+    """Return ``(case id, location, modality, study date, patient id)`` rows matching every
+    criterion given, and the names of the criteria used (see :func:`teaching.search.search_cases`)."""
+    where, params, matched = [], [], []
+    if label:
+        where.append("c.id IN (SELECT case_ref FROM labels WHERE name = ? COLLATE NOCASE AND "
+                     "source != 'model')")
+        params.append(label.strip())
+        matched.append("label")
+    if tag:
+        where.append("c.id IN (SELECT case_ref FROM case_tags WHERE tag = ? COLLATE NOCASE)")
+        params.append(tag.strip())
+        matched.append("tag")
+    if text:
+        like = f"%{text.strip()}%"
+        where.append("c.id IN (SELECT case_ref FROM case_notes WHERE history LIKE ? OR "
+                     "findings LIKE ? OR diagnosis LIKE ? OR discussion LIKE ? OR citations "
+                     "LIKE ? OR free_text LIKE ?)")
+        params.extend([like] * 6)
+        matched.append("note")
+    if modality:
+        where.append("se.modality = ? COLLATE NOCASE")
+        params.append(modality.strip())
+        matched.append("modality")
+    if date_from:
+        where.append("st.study_date >= ? AND st.study_date != ''")
+        params.append(date_from.strip())
+        matched.append("date")
+    if date_to:
+        where.append("st.study_date <= ? AND st.study_date != ''")
+        params.append(date_to.strip())
+        if "date" not in matched:
+            matched.append("date")
+    if collection is not None:
+        where.append("c.id IN (SELECT case_ref FROM collection_items WHERE collection_ref = ?)")
+        params.append(int(collection))
+        matched.append("collection")
+    sql = ("SELECT c.id, i.location, se.modality, st.study_date, p.patient_id FROM cases c "
+           "JOIN instances i ON i.id = c.instance_ref JOIN series se ON se.id = i.series_ref "
+           "JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.id LIMIT ?"
+    params.append(int(limit))
+    return conn.execute(sql, params).fetchall(), matched
+
+
+# -- quizzes (teaching.quiz) -----------------------------------------------------------------
+def insert_quiz_session(conn, collection_id: int, trainee: str, started_at: str) -> int:
+    """Insert a quiz session; return its id."""
+    return int(conn.execute("INSERT INTO quiz_sessions (collection_ref, trainee, started_at) "
+                            "VALUES (?, ?, ?)", (collection_id, trainee, started_at)).lastrowid)
+
+
+def quiz_session_row(conn, session_id: int):
+    """Return ``(id, collection, trainee, started_at, finished_at)`` of a session, or None."""
+    return conn.execute("SELECT id, collection_ref, trainee, started_at, finished_at FROM "
+                        "quiz_sessions WHERE id = ?", (int(session_id),)).fetchone()
+
+
+def quiz_answered_cases(conn, session_id: int) -> set[int]:
+    """Return the cases answered in a session."""
+    return {int(r[0]) for r in conn.execute(
+        "SELECT case_ref FROM quiz_answers WHERE session_ref = ?", (int(session_id),))}
+
+
+def finish_quiz_session(conn, session_id: int, finished_at: str) -> None:
+    """Record when a session's last question was answered."""
+    conn.execute("UPDATE quiz_sessions SET finished_at = ? WHERE id = ?",
+                 (finished_at, int(session_id)))
+
+
+def insert_quiz_answer(conn, session_id: int, case_id: int, answer: str, matched: bool,
+                       answered_at: str) -> None:
+    """Store a trainee's answer."""
+    conn.execute("INSERT INTO quiz_answers (session_ref, case_ref, answer, matched, "
+                 "answered_at) VALUES (?, ?, ?, ?, ?)",
+                 (int(session_id), int(case_id), answer, int(matched), answered_at))
+
+
+def set_quiz_answer_correct(conn, session_id: int, case_id: int, correct: bool) -> None:
+    """Grade a stored answer."""
+    conn.execute("UPDATE quiz_answers SET correct = ? WHERE session_ref = ? AND case_ref = ?",
+                 (int(bool(correct)), int(session_id), int(case_id)))
+
+
+def quiz_answer_row(conn, session_id: int, case_id: int):
+    """Return ``(answer, matched, correct)`` of a stored answer, or None."""
+    return conn.execute("SELECT answer, matched, correct FROM quiz_answers WHERE "
+                        "session_ref = ? AND case_ref = ?", (int(session_id), int(case_id))).fetchone()
