@@ -165,3 +165,15 @@ def test_a_zip_member_larger_than_declared_is_refused(tmp_path):
     archive.write_bytes(bytes(data))
     with pytest.raises(ZipMemberError):
         read_member(str(archive), "a.dcm")
+
+
+def test_a_zip_member_over_the_read_limit_is_refused(tmp_path, monkeypatch):
+    from medviewer.dicom import sources
+
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("big.dcm", b"x" * 4096)
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 1024)
+    with pytest.raises(sources.ZipMemberError) as info:
+        sources.read_member(str(archive), "big.dcm")
+    assert info.value.reason == "too large" and "unpack" in info.value.hint

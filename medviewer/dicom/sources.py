@@ -102,8 +102,9 @@ class FileRef:
 
 
 # Bounds on what one zip member may make us read (a "zip bomb" is refused, not inflated):
-# its uncompressed size, and how much larger than its compressed size it may be.
-MAX_MEMBER_BYTES = 2 << 30
+# its uncompressed size (a member is read into memory whole), and how much larger than its
+# compressed size it may be.
+MAX_MEMBER_BYTES = 256 << 20
 MAX_MEMBER_RATIO = 200
 _RATIO_FLOOR = 1 << 20  # small members may compress as well as they like
 
@@ -212,9 +213,10 @@ def read_member(archive: str, member: str) -> bytes:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
             if info.file_size > MAX_MEMBER_BYTES:
-                raise ZipMemberError(f"the member is {info.file_size / 2**30:.1f} GiB, over the "
-                                     f"{MAX_MEMBER_BYTES >> 30} GiB limit", path=display,
-                                     reason="too large", hint="unpack it and import the file")
+                raise ZipMemberError(f"the member is {info.file_size >> 20} MB, over the "
+                                     f"{MAX_MEMBER_BYTES >> 20} MB read from an archive",
+                                     path=display, reason="too large",
+                                     hint="unpack the archive and import the file itself")
             if info.file_size > _RATIO_FLOOR and info.file_size > MAX_MEMBER_RATIO * max(
                     1, info.compress_size):
                 raise ZipMemberError(
