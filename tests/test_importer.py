@@ -314,3 +314,17 @@ def test_the_same_file_in_a_folder_and_a_zip_is_imported_once(tmp_path, ct_serie
         assert report.instances == len(files)
         assert {s.reason for s in report.skipped} == {"duplicate"}
         assert len(report.skipped) == len(files)
+
+
+def test_radiographs_without_a_table_row_are_named_by_file_and_found_by_it(tmp_library, tmp_path):
+    folder = tmp_path / "films"
+    for name in ("00000013_005.png", "00000013_006.png"):
+        h.write_png(folder / name)
+    table = tmp_path / "labels.csv"
+    table.write_text("path,patient_id,labels\n00000013_006.png,P13,No Finding\n")
+    import_paths(tmp_library, [folder], labels=str(table))
+    # The one without a table row takes its file name; the table's patient ID wins otherwise.
+    assert sorted(p.patient_id for p in tmp_library.patients()) == ["00000013_005", "P13"]
+    # The library search finds a file name (and not every file because of its folder's name).
+    assert [p.patient_id for p in tmp_library.patients("13_006")] == ["P13"]
+    assert tmp_library.patients("films") == []

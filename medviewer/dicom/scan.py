@@ -10,10 +10,12 @@ PNG and JPEG radiographs are scanned with Pillow's lazy open.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass, field
 
+from medviewer.dicom.content import sample_hash
 from medviewer.dicom.header_values import HeaderValues
 from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef
 from medviewer.errors import (
@@ -74,6 +76,7 @@ class InstanceHeader:
     image_position: tuple[float, float, float] | None = None
     image_orientation: tuple[float, ...] | None = None
     burned_in_annotation: str = ""
+    content_hash: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -94,9 +97,9 @@ def scan(ref: FileRef) -> InstanceHeader:
     NotDicomError, TruncatedFileError, NoPixelDataError, UnsupportedTransferSyntaxError,
     ImageReadError
     """
-    if ref.suffix in RASTER_SUFFIXES:
-        return _scan_raster(ref)
-    return _scan_dicom(ref)
+    header = _scan_raster(ref) if ref.suffix in RASTER_SUFFIXES else _scan_dicom(ref)
+    # Taken here, with the file just read, so a later rewrite in place can be noticed.
+    return dataclasses.replace(header, content_hash=sample_hash(ref))
 
 
 def _scan_raster(ref: FileRef) -> InstanceHeader:

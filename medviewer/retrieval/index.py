@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from medviewer.dicom.content import sample_hash
 from medviewer.retrieval import ann
 from medviewer.retrieval.catalog import Catalog, CaseInfo
 from medviewer.retrieval.embedders import Embedder
 from medviewer.retrieval.errors import (
     IndexCorruptError,
+    NonFiniteEmbeddingError,
     IndexMismatchError,
     IndexMissingError,
     IndexNotReadyError,
@@ -131,8 +133,13 @@ def plan_update(catalog: Catalog, ids: np.ndarray, keys: np.ndarray,
     return plan
 
 
-def index_status(folder: Path, catalog: Catalog, embedder: Embedder) -> IndexStatus:
-    """Return the status of the index in ``folder`` for ``catalog`` and ``embedder``."""
+def index_status(folder: Path, catalog: Catalog, embedder: Embedder,
+                 verify: str = "auto") -> IndexStatus:
+    """Return the status of the index in ``folder`` for ``catalog`` and ``embedder``.
+
+    The files are checked as :func:`open_index` checks them before a search (``verify``),
+    vectors included, so "ready" means a search will not refuse the index.
+    """
     try:
         manifest = store.read_manifest(folder)
     except IndexMissingError:
@@ -142,8 +149,9 @@ def index_status(folder: Path, catalog: Catalog, embedder: Embedder) -> IndexSta
     m = manifest.to_dict()
     try:
         store.check_model(manifest, folder, embedder.identity, embedder.metric, embedder.dim)
-        store.check_files(manifest, folder, verify="size")
-        _, ids, keys = store.read_arrays(folder, manifest, mmap=True)
+        store.check_files(manifest, folder, verify=verify)
+        vectors, ids, keys = store.read_arrays(folder, manifest, mmap=True)
+        store.check_vectors(vectors, manifest, folder, verify=verify)
     except IndexMismatchError as exc:
         return IndexStatus("mismatch", exc.message + "; rebuild it", str(folder), manifest=m)
     except IndexCorruptError as exc:
@@ -287,7 +295,7 @@ def open_index(folder: Path, catalog: Catalog, embedder: Embedder, *, allow_stal
     IndexNotReadyError
         One of its subclasses; ``.status`` holds the :class:`IndexStatus`.
     """
-    status = index_status(folder, catalog, embedder)
+    status = index_status(folder, catalog, embedder, verify=verify)
     if status.state == "missing":
         raise IndexMissingError("no index for this library and model", path=folder, status=status)
     if status.state == "corrupt":
@@ -430,8 +438,8 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     if old is not None:  # drop the mapping of the old vectors before the folder is replaced
         old, vecs0 = (old[0], None, old[2], old[3], old[4]), None
     new_ids, new_keys, failed = _embed_cases(todo, embedder, load_image, batch_size, sink,
-                                             catalog.content_keys(), _SubState(state, 0.0, 0.8))
-    vectors = sink.finish(_SubState(state, 0.8, 0.85))
+                                             catalog.content_keys(), state.child(0.0, 0.8))
+    vectors = sink.finish(state.child(0.8, 0.85))
     ids = np.concatenate([ids0[keep], new_ids]).astype(np.int64)
     keys = np.concatenate([keys0[keep], new_keys]).astype(np.int64)
     current = catalog.content_keys()
@@ -444,13 +452,13 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
     structure, how = sink.structure, sink.how
     if structure is None and resolved != "exact":
         structure, how = _structure_for(old, resolved, embedder.metric, keep, vectors, len(ids0), params,
-                                        _SubState(state, 0.85, 0.9))
+                                        state.child(0.85, 0.9))
     elif resolved == "exact":
         how = "flat"
     recall = None
     if resolved != "exact" and len(vectors):
         recall = ann.tune_and_measure(structure, vectors, resolved, embedder.metric, params,
-                                      state=_SubState(state, 0.9, 0.97)).to_dict()
+                                      state=state.child(0.9, 0.97)).to_dict()
     manifest = store.Manifest(
         model_sha256=embedder.identity, model_name=embedder.name, metric=embedder.metric,
         kind=resolved, requested_kind=requested, count=len(ids), dim=embedder.dim,
@@ -470,26 +478,6 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
         seconds=round(time.perf_counter() - started, 3))
 
 
-class _SubState:
-    """Map a step's progress 0..1 onto ``lo..hi`` of the whole task; share its cancel flag."""
-
-    def __init__(self, parent: TaskState, lo: float, hi: float) -> None:
-        self.parent, self.lo, self.hi = parent, lo, hi
-
-    def set_progress(self, fraction: float, status: str | None = None) -> None:
-        """Record the step's progress as the task's."""
-        self.parent.set_progress(self.lo + (self.hi - self.lo) * min(1.0, max(0.0, fraction)), status)
-
-    def check(self) -> None:
-        """Raise TaskCancelled when the task was cancelled."""
-        self.parent.check()
-
-    @property
-    def cancel_requested(self) -> bool:
-        """Whether cancellation was requested."""
-        return self.parent.cancel_requested
-
-
 def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:
     """Return ((manifest, vectors, ids, keys, structure), "") or (None, why everything is rebuilt)."""
     try:
@@ -506,6 +494,23 @@ def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:
     return (manifest, vectors, ids, keys, structure), ""
 
 
+def require_finite(vectors: np.ndarray, embedder: Embedder, names: list[str] | None = None) -> None:
+    """Refuse embeddings with NaN or infinite values: they would rank cases at random.
+
+    Raises
+    ------
+    NonFiniteEmbeddingError
+    """
+    bad = ~np.isfinite(vectors).all(axis=tuple(range(1, vectors.ndim)))
+    if bad.any():
+        first = f" (first: {names[int(np.argmax(bad))]})" if names else ""
+        raise NonFiniteEmbeddingError(
+            f"the model {embedder.name} gave embeddings that are not finite (NaN or infinity) "
+            f"for {int(bad.sum())} of {len(bad)} images{first}; nothing was indexed",
+            hint="the bundle's preprocessing (mean/std) or weights are broken: run "
+                 "`medviewer model check` and re-export it")
+
+
 def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: ImageLoader,
                  batch_size: int, sink: _RowSink, content_keys: dict[int, int], state: TaskState
                  ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -520,6 +525,13 @@ def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: I
             if case is None:
                 continue
             try:
+                if case.content_hash and sample_hash(case.ref) != case.content_hash:
+                    # Embedding it would file new pixels under the old header's labels.
+                    failed.append({"case": case.id, "key": case.content_key,
+                                   "path": case.location,
+                                   "reason": "the file changed on disk since import; import "
+                                             "its folder again"})
+                    continue
                 images.append(load_image(case))
                 batch.append(case)
             except Exception as exc:  # noqa: BLE001 - one unreadable file never stops an index build
@@ -527,7 +539,9 @@ def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: I
                 failed.append({"case": case.id, "key": case.content_key, "path": case.location,
                                "reason": reason})
         if images:
-            sink.add(np.asarray(embedder.embed(images), np.float32))
+            batch_vectors = np.asarray(embedder.embed(images), np.float32)
+            require_finite(batch_vectors, embedder, [c.location for c in batch])
+            sink.add(batch_vectors)
             ids.extend(c.id for c in batch)
             keys.extend(content_keys[c.id] for c in batch)
         done = min(total, start + batch_size)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from medviewer.fileio import atomic_write_json, sha256_file
 from medviewer.retrieval.errors import (
     IndexCorruptError,
     IndexMismatchError,
@@ -193,9 +194,25 @@ def check_files(manifest: Manifest, folder: Path, verify: str = "auto") -> None:
         if size != int(info["size"]):
             raise IndexCorruptError(f"{name} has {size} bytes, the manifest records {info['size']}",
                                     path=folder)
-        if checksum and _sha256(path) != info["sha256"]:
+        if checksum and sha256_file(path) != info["sha256"]:
             raise IndexCorruptError(f"{name} has changed since it was written (sha256 differs)",
                                     path=folder)
+
+
+def check_vectors(vectors: np.ndarray, manifest: Manifest, folder: Path,
+                  verify: str = "auto") -> None:
+    """Refuse stored vectors with NaN or infinite values (checked as often as checksums).
+
+    Raises
+    ------
+    IndexCorruptError
+    """
+    total = sum(int(info.get("size", 0)) for info in manifest.files.values())
+    if verify == "size" or (verify == "auto" and total > VERIFY_AUTO_MAX_BYTES):
+        return
+    if len(vectors) and not np.isfinite(vectors).all():
+        raise IndexCorruptError("the index holds vectors that are not finite (NaN or infinity)",
+                                path=folder)
 
 
 def read_arrays(folder: Path, manifest: Manifest, mmap: bool = False
@@ -292,13 +309,7 @@ def remove_index(folder: Path) -> bool:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_json(path, data)
 
 
 class _HashingWriter:
@@ -344,11 +355,3 @@ class _HashingWriter:
     def entry(self) -> dict[str, Any]:
         """Return the manifest's record of the file: size and sha256."""
         return {"size": self._size, "sha256": self._digest.hexdigest()}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
