@@ -53,3 +53,20 @@ def test_int8_agrees_with_fp32(int8_model):
     x = np.random.default_rng(0).standard_normal((48, 3, 32, 32)).astype(np.float32)
     agreement = measure_agreement(fp32, int8, {"x": x})
     assert agreement["n"] == 48 and agreement["embedding_mean_cosine"] >= 0.99
+
+
+def test_the_app_session_fuses_the_quantised_matmuls(int8_model, tmp_path):
+    # The speed comes from ONNX Runtime fusing DynamicQuantizeLinear + MatMulInteger + scale
+    # into DynamicQuantizeMatMul at the optimisation level the app's sessions use.
+    import onnxruntime as ort
+
+    from medviewer.inference import session as app_session
+
+    _, int8 = int8_model
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert ops.count("DynamicQuantizeMatMul") >= 9 and "MatMulInteger" not in ops
+    assert "ORT_ENABLE_ALL" in open(app_session.__file__, encoding="utf-8").read()
