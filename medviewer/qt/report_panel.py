@@ -78,6 +78,13 @@ class ReportPanel(QWidget):
         self.cancel_button.clicked.connect(self.stop_editing)
         self.show_case(None, None)
 
+    def bind_session(self, session) -> None:
+        """Follow the app Session: the report of the case on screen (GUI thread)."""
+        self.session = session
+        session.connect("case_shown", lambda image: self.show_case(
+            session.library_path, image.case_id if image is not None else None))
+        session.connect("library_opened", lambda path: self.show_case(path, None))
+
     def show_case(self, library_path: str | None, case_id: int | None) -> None:
         """Show the report of ``case_id`` (None: nothing on screen, or not a case)."""
         from medviewer.services.reports import case_report
@@ -216,6 +223,13 @@ class TextSearchPanel(QWidget):
         self.query.returnPressed.connect(self.search)
         self.teach_button.clicked.connect(lambda: self.add_to_teaching())
         self.set_model(None)
+
+    def bind_session(self, session) -> None:
+        """Follow the app Session: its library, and its model when it is an image-text one."""
+        self.session = session
+        session.connect("library_opened", self.set_library)
+        session.connect("model_loaded", lambda runner: self.set_model(
+            str(runner.bundle.path) if runner is not None else None))
 
     def set_library(self, path: str | None) -> None:
         """Search this library (clears the results of the previous one)."""
