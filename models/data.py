@@ -10,8 +10,7 @@ Inputs
 - an ``.npz`` with ``{train,val,test}_images`` / ``_labels`` (MedMNIST style,
   split given).
 
-A MedViewer case library as input is not implemented yet (planned: read cases
-and labels through ``medviewer.store``).
+- a MedViewer case library (:mod:`models.library_data`).
 
 The retrieval paper's protocol: each finding is its own binary task, positive
 vs "No Finding"; negatives are undersampled to balance each task; the split is
@@ -42,7 +41,7 @@ PRESETS = {
     },
 }
 TASKS = ("multilabel", "multiclass", "regression")
-LABEL_COLUMNS = ("labels", "finding_labels", "Finding Labels", "label")
+LABEL_COLUMNS = ("labels", "finding_labels", "Finding Labels", "label", "findings", "finding")
 PATH_COLUMNS = ("path", "Image Index", "image_index", "file")
 PATIENT_COLUMNS = ("patient_id", "Patient ID", "PatientID")
 
@@ -62,7 +61,9 @@ class Record:
     target : float, optional
         Regression target.
     image : np.ndarray, optional
-        The pixels, for datasets held in memory (npz).
+        The pixels, for datasets held in memory (npz, a library).
+    pixel_spacing : float, optional
+        Millimetres per pixel, where the file says ((0028,0030) Pixel Spacing).
     """
 
     path: str
@@ -70,6 +71,7 @@ class Record:
     labels: tuple[str, ...] = ()
     target: float | None = None
     image: np.ndarray | None = field(default=None, repr=False)
+    pixel_spacing: float | None = None
 
     @property
     def is_normal(self) -> bool:
@@ -183,6 +185,23 @@ def read_label_table(
     if not records:
         raise ValueError(f"{table}: none of the {len(rows)} images was found under {root}")
     return records
+
+
+def trained_on_record(records: Sequence[Record]) -> dict:
+    """Return what a bundle records of the images a model saw (training and validation).
+
+    sha256 prefixes (16 hex digits) of the patient IDs and of the image files,
+    so ``eval retrieval`` can tell a held-out library from the training one
+    without the bundle carrying patient IDs.
+    """
+    import hashlib
+
+    from medviewer.fileio import sha256_file
+
+    patients = sorted({hashlib.sha256(r.patient_id.encode("utf-8")).hexdigest()[:16] for r in records})
+    images = sorted({sha256_file(r.path)[:16] for r in records if r.image is None and os.path.isfile(r.path)})
+    return {"patient_sha256": patients, "image_sha256": images,
+            "note": "sha256 prefixes of the patient IDs and image files used for training and validation"}
 
 
 def read_npz(path: str | Path) -> dict[str, list[Record]]:

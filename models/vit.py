@@ -11,6 +11,10 @@ patches, positional encoding ``PE = S W`` with ``W`` learnable (N x d), added to
 the patch embeddings.  Here ``S`` is divided by N so that ``PE`` starts at the
 magnitude of timm's learned embedding (std 0.02); the scale is absorbed by
 ``W`` and changes nothing else.
+Hybrid ViT (Dosovitskiy et al. 2021, section 3.1): the patch embedding is a
+CNN feature map, here ImageNet EfficientNet-Lite0 (:mod:`models.pretrained`)
+cut at a chosen stage, each feature-map position projected (1 x 1 conv) to one
+token; the transformer and its attention are unchanged, so rollout still applies.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from torch import nn
 from medviewer.errors import MedViewerError
 
 POS_EMBEDS = ("learned", "similarity")
+STEMS = ("efficientnet_lite0",)
+# Where the EfficientNet-Lite0 stem is cut: name -> (blocks kept, with conv_head, channels, stride).
+STEM_LAYERS = {"stage4": (5, False, 112, 16), "stage6": (7, False, 320, 32), "head": (7, True, 1280, 32)}
 
 
 class PretrainedUnavailableError(MedViewerError):
@@ -54,6 +61,8 @@ class ArchConfig:
     sim_features: int = 32
     drop_path: float = 0.0
     drop_rate: float = 0.0
+    stem: str | None = None  # a CNN stem makes a hybrid ViT (STEMS)
+    stem_layer: str = "head"  # where the stem is cut (STEM_LAYERS)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly dict."""
@@ -102,6 +111,61 @@ class SimilarityPositionalEncoding(nn.Module):
         return (self.similarity(x) / self.num_patches) @ self.weight
 
 
+class CNNStem(nn.Module):
+    """A hybrid ViT's patch embedding: EfficientNet-Lite0 features, one token per position.
+
+    Parameters
+    ----------
+    img_size : int
+        Input size (a multiple of the stem's stride).
+    embed_dim : int
+        Token width.
+    layer : str
+        Where the CNN is cut (:data:`STEM_LAYERS`).
+    pretrained : bool
+        Start from the ImageNet weights of :mod:`models.pretrained`.
+    state_dict : mapping, optional
+        Weights in the package's layout, instead of the package's file.
+    """
+
+    def __init__(self, img_size: int, embed_dim: int, layer: str = "head", pretrained: bool = False,
+                 state_dict=None) -> None:
+        super().__init__()
+        from models.pretrained import efficientnet_lite0
+
+        if layer not in STEM_LAYERS:
+            raise ValueError(f"stem_layer must be one of {sorted(STEM_LAYERS)}, not {layer!r}")
+        blocks, head, channels, stride = STEM_LAYERS[layer]
+        if img_size % stride:
+            raise ValueError(f"a hybrid ViT cut at {layer} needs an input size that is a multiple of {stride}")
+        cnn = efficientnet_lite0(pretrained=pretrained, state_dict=state_dict)
+        self.conv_stem, self.bn1, self.blocks = cnn.conv_stem, cnn.bn1, cnn.blocks[:blocks]
+        self.conv_head = cnn.conv_head if head else nn.Identity()
+        self.bn2 = cnn.bn2 if head else nn.Identity()
+        self.feature_channels = channels
+        self.proj = nn.Conv2d(channels, embed_dim, kernel_size=1)
+        self.img_size = (img_size, img_size)
+        self.patch_size = (stride, stride)
+        self.grid_size = (img_size // stride, img_size // stride)
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
+
+    def cnn_parameters(self) -> list[nn.Parameter]:
+        """Return the CNN's parameters (not the token projection)."""
+        return [p for n, p in self.named_parameters() if not n.startswith("proj.")]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the CNN feature map (B, C, h, w)."""
+        return self.bn2(self.conv_head(self.blocks(self.bn1(self.conv_stem(x)))))
+
+    def tokens(self, features: torch.Tensor) -> torch.Tensor:
+        """Return the tokens (B, h*w, d) of a feature map."""
+        return self.proj(features).flatten(2).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the tokens (B, N, d) of an image batch."""
+        return self.tokens(self.features(x))
+
+
 class ViTClassifier(nn.Module):
     """A timm ViT with an optional similarity-based positional encoding.
 
@@ -110,11 +174,23 @@ class ViTClassifier(nn.Module):
     units, so an exported model outputs real values (1 and 0 otherwise).
     """
 
-    def __init__(self, arch: ArchConfig, pretrained: bool = False) -> None:
+    def __init__(self, arch: ArchConfig, pretrained: bool = False, stem_pretrained: bool = False,
+                 stem_state_dict=None) -> None:
         super().__init__()
         self.arch = arch
         self.vit = _create_timm_vit(arch, pretrained)
         self.sim_pe = None
+        if arch.stem is not None:
+            if arch.stem not in STEMS:
+                raise ValueError(f"stem must be one of {STEMS}, not {arch.stem!r}")
+            if arch.pos_embed != "learned":
+                raise ValueError("a hybrid ViT uses the learned positional embedding")
+            stem = CNNStem(arch.img_size, self.vit.embed_dim, arch.stem_layer, stem_pretrained,
+                           stem_state_dict)
+            if stem.num_patches != self.vit.patch_embed.num_patches:
+                raise ValueError(f"the stem's {stem.grid_size} grid does not match the ViT's patch grid; "
+                                 f"set patch_size to the stem's stride {stem.patch_size[0]}")
+            self.vit.patch_embed = stem
         if arch.pos_embed == "similarity":
             pe = self.vit.patch_embed
             self.sim_pe = SimilarityPositionalEncoding(
@@ -138,15 +214,29 @@ class ViTClassifier(nn.Module):
         """Return the patch grid (rows, columns)."""
         return tuple(self.vit.patch_embed.grid_size)
 
+    @property
+    def is_hybrid(self) -> bool:
+        """Return whether the patch embedding is a CNN stem."""
+        return isinstance(self.vit.patch_embed, CNNStem)
+
     def prepare_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Return the token sequence that enters the first block."""
         vit = self.vit
         tokens = vit.patch_embed(x)
         if self.sim_pe is not None:
             tokens = tokens + self.sim_pe(x)
+        return self.finish_tokens(tokens)
+
+    def finish_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Add the class token and positional embedding to patch tokens (B, N, d)."""
+        vit = self.vit
         tokens = vit._pos_embed(tokens)  # class token (+ learned PE when pos_embed="learned")
         tokens = vit.patch_drop(tokens)
         return vit.norm_pre(tokens)
+
+    def forward_stem_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Return the final tokens from a hybrid's CNN feature map (cached-feature training)."""
+        return self.vit.norm(self.vit.blocks(self.finish_tokens(self.vit.patch_embed.tokens(features))))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Return the final normalised tokens (B, T, d)."""
@@ -186,6 +276,8 @@ def _create_timm_vit(arch: ArchConfig, pretrained: bool) -> nn.Module:
         }.items()
         if v is not None
     }
+    if arch.stem is not None:
+        overrides["patch_size"] = STEM_LAYERS.get(arch.stem_layer, (0, 0, 0, 16))[3]
     common = {
         "num_classes": arch.num_outputs,
         "img_size": arch.img_size,
@@ -263,17 +355,23 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def build_model(arch: ArchConfig, pretrained: bool = False) -> ViTClassifier:
-    """Build a :class:`ViTClassifier` from its configuration."""
-    return ViTClassifier(arch, pretrained=pretrained)
+def build_model(arch: ArchConfig, pretrained: bool = False, stem_pretrained: bool = False,
+                stem_state_dict=None) -> ViTClassifier:
+    """Build a :class:`ViTClassifier` from its configuration.
+
+    ``pretrained`` loads timm's ViT weights; ``stem_pretrained`` a hybrid's
+    ImageNet EfficientNet-Lite0 stem (from ``stem_state_dict`` or the package).
+    """
+    return ViTClassifier(arch, pretrained=pretrained, stem_pretrained=stem_pretrained,
+                         stem_state_dict=stem_state_dict)
 
 
 def architecture_summary(model: ViTClassifier) -> dict[str, Any]:
     """Return the ``architecture`` block of a bundle's metadata."""
     vit = model.vit
     block = vit.blocks[0]
-    return {
-        "family": "vit",
+    summary = {
+        "family": "hybrid-vit" if model.is_hybrid else "vit",
         "timm_model": model.arch.model,
         "patch_size": int(vit.patch_embed.patch_size[0]),
         "grid": list(model.grid),
@@ -285,3 +383,8 @@ def architecture_summary(model: ViTClassifier) -> dict[str, Any]:
         "global_pool": vit.global_pool,
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
+    if model.is_hybrid:
+        summary["stem"] = {"cnn": model.arch.stem, "layer": model.arch.stem_layer,
+                           "channels": model.vit.patch_embed.feature_channels,
+                           "stride": int(vit.patch_embed.patch_size[0])}
+    return summary

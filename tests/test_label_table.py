@@ -82,7 +82,7 @@ def test_blank_lines_are_ignored(tmp_path):
 
 @pytest.mark.parametrize("content, match", [
     ("", "empty"),
-    ("name,diagnosis\na.png,X\n", "path column and a labels column"),
+    ("name,diagnosis\na.png,X\n", "no path and no labels column .*its columns: name, diagnosis"),
     ("path,labels\na.png\n", "line 2"),
 ])
 def test_malformed_tables_are_label_table_errors(tmp_path, content, match):
@@ -96,3 +96,20 @@ def test_malformed_tables_are_label_table_errors(tmp_path, content, match):
 def test_missing_table_is_a_label_table_error(tmp_path):
     with pytest.raises(LabelTableError, match="cannot read"):
         read_label_table(tmp_path / "absent.csv")
+
+
+def test_a_finding_column_is_read_like_findings(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("path,finding\na.png,Cardiomegaly\nb.png,No Finding\n")
+    table = read_label_table(path)
+    assert len(table) == 2
+    assert "Cardiomegaly" in table.lookup(str(tmp_path / "a.png")).labels
+
+
+def test_a_table_without_a_labels_column_names_the_accepted_ones(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("path,diagnosis\na.png,X\n")
+    with pytest.raises(LabelTableError) as info:
+        read_label_table(path)
+    message = str(info.value)
+    assert "no labels column" in message and "'finding'" in message and "'findings'" in message

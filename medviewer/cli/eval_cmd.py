@@ -28,8 +28,9 @@ def add_retrieval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
         "retrieval", help="retrieval mAP@k / nDCG@k / P@k for one finding vs No Finding",
         description="Each task is a finding (Opacity: any of Atelectasis, Effusion, Infiltration, "
         "Pneumonia, Consolidation, Edema, Fibrosis, Pleural_Thickening) vs 'No Finding', the larger "
-        "class undersampled to balance. Queries from the test split of the model's patient split "
-        "search the same split, the query and its patient excluded; a result is relevant when it "
+        "class undersampled to balance. Queries from the test split of the model's patient split (on a "
+        "library holding none of the patients or images the model records as trained on: every case) "
+        "search the same cases, the query and its patient excluded; a result is relevant when it "
         "has the query's class. The p-value is a paired t-test of per-query AP@k against random "
         "retrieval.")
     parser.add_argument("--library", required=True, metavar="LIB")
@@ -39,9 +40,10 @@ def add_retrieval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPa
     parser.add_argument("-k", type=int, default=5, help="cut-off (default 5)")
     parser.add_argument("--baseline", choices=["pixels"],
                         help="also evaluate downsampled raw pixels as the embedding")
-    parser.add_argument("--split", default="test", choices=["test", "val", "train", "heldout", "all"],
-                        help="part of the patient split to query and search (default test; heldout = "
-                        "val + test; all includes training images)")
+    parser.add_argument("--split", default="auto", choices=["auto", "test", "val", "train", "heldout", "all"],
+                        help="part of the patient split to query and search (default auto: every case "
+                        "of a library that holds none of the patients and images the model records "
+                        "as trained on, else test; heldout = val + test; all includes training images)")
     parser.add_argument("--seed", type=int, help="split seed (default: the model's recipe seed, else 0)")
     parser.add_argument("--per-query", action="store_true", help="include every query's results (JSON)")
     parser.add_argument("--provider", default="auto")
@@ -68,9 +70,9 @@ def run_retrieval(args) -> int:
         result = evaluate_retrieval(library, main, args.task, k=args.k, split=args.split, seed=args.seed,
                                     provider=args.provider)
         payload = result.to_dict(per_query=args.per_query)
-        lines = [_line(result)]
+        lines = [f"split: {result.split} ({result.split_reason})", _line(result)]
         if args.baseline and args.model:
-            base = evaluate_retrieval(library, args.baseline, args.task, k=args.k, split=args.split,
+            base = evaluate_retrieval(library, args.baseline, args.task, k=args.k, split=result.split,
                                       seed=args.seed, split_from=args.model)
             payload["baseline"] = base.to_dict(per_query=args.per_query)
             lines.append(_line(base))
@@ -82,7 +84,8 @@ def _line(r) -> str:
     return (f"{r.task} ({r.embedder}, {r.split} split, {r.queries} queries: {r.positives}+/{r.negatives}-): "
             f"mAP@{r.k} {r.map_at_k:.3f} [{r.map_ci95[0]:.3f}, {r.map_ci95[1]:.3f}], "
             f"nDCG@{r.k} {r.ndcg_at_k:.3f}, P@{r.k} {r.precision_at_k:.3f}; random mAP@{r.k} "
-            f"{r.random_map_at_k:.3f}; t-test p = {r.p_value:.3g}")
+            f"{r.random_map_at_k:.3f}; t-test p = {r.p_value:.3g}"
+            + (f" (WARNING: {r.p_value_warning})" if r.p_value_warning else ""))
 
 
 def _finite(value):

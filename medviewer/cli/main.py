@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "medviewer.cli.study_cmd",
     "medviewer.cli.deid_cmd",
     "medviewer.cli.teach_cmd",
+    "medviewer.cli.measurements_cmd",
     "medviewer.cli.pacs_cmd",
     "medviewer.cli.smoke_cmd",
 ]

@@ -32,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also return the N farthest cases")
     parser.add_argument("--region", metavar="X,Y,W,H", help="search with this rectangle of the image")
     parser.add_argument("--label", action="append", default=[], help="only cases with this label (repeatable: any)")
-    parser.add_argument("--modality", action="append", default=[], help="only this modality (repeatable)")
+    parser.add_argument("--modality", action="append", default=[],
+                        help="only this modality (repeatable; default: the query's modality family, "
+                             "e.g. CR, DX and PNG radiographs together)")
+    parser.add_argument("--any-modality", action="store_true",
+                        help="search every modality, not only the query's family")
     parser.add_argument("--body-part", action="append", default=[], help="only this body part (repeatable)")
     parser.add_argument("--date-from", default="", metavar="YYYYMMDD")
     parser.add_argument("--date-to", default="", metavar="YYYYMMDD")
@@ -79,18 +83,42 @@ def run(args) -> int:
                        body_parts=tuple(args.body_part), date_from=args.date_from, date_to=args.date_to,
                        exclude_same_patient=not args.include_same_patient,
                        exclude_same_study=args.exclude_same_study)
+    from medviewer.inference.applicability import image_facts
+    from medviewer.services.applicability import best_match_note, family_filter, image_applicability
+
+    facts = image_facts(args.image)
+    flt, family_note = family_filter(flt, facts, args.any_modality)
     with _open_library(args.library) as library:
         searcher = open_searcher(library, args.model, allow_stale=args.allow_stale, provider=args.provider)
     result = search_file(searcher, args.image, region=parse_region(args.region), k=args.k,
                          farthest=args.farthest, filters=flt)
-    lines = [f"{result.vote.text}  ({result.candidates} candidates; {', '.join(result.filters) or 'no filter'})"]
+    runner = getattr(searcher.embedder, "runner", None)
+    payload = result.to_dict()
+    lines = []
+    if runner is not None:
+        from medviewer.services.retrieval import file_image
+
+        verdict = image_applicability(runner, facts, file_image(args.image))
+        weak = best_match_note(runner.bundle, result)
+        payload.update(verdict.to_dict())
+        payload["best_match_note"] = weak
+        lines.append(verdict.summary())
+        if weak:
+            lines.append(weak[0].upper() + weak[1:] + ".")
+    else:
+        payload.update({"applicable": None, "reasons": [], "ood_percentile": None,
+                        "notes": ["the raw-pixel baseline has no domain"]})
+    if family_note:
+        payload["family_filter"] = family_note
+        lines.append(f"Showing {family_note}.")
+    lines += [f"{result.vote.text}  ({result.candidates} candidates; {', '.join(result.filters) or 'no filter'})"]
     for title, hits in (("nearest", result.nearest), ("farthest", result.farthest)):
         if hits:
             lines.append(f"{title}:")
             lines.extend(f"  {h.rank:2d}  {h.distance:8.4f}  case {h.case_id:<6d} {h.location}  "
                          f"[{', '.join(h.labels) or 'unlabelled'}]" for h in hits)
     lines.extend(f"warning: {w}" for w in result.warnings)
-    emit(args.json, result.to_dict(), "\n".join(lines))
+    emit(args.json, payload, "\n".join(lines))
     return 0
 
 

@@ -20,7 +20,7 @@ from medviewer.errors import LabelTableError
 
 # Accepted column names, first match wins; compared case-insensitively.
 PATH_COLUMNS = ("path", "image index", "image_index", "file", "filename")
-LABEL_COLUMNS = ("labels", "finding labels", "finding_labels", "label", "findings")
+LABEL_COLUMNS = ("labels", "finding labels", "finding_labels", "label", "findings", "finding")
 PATIENT_COLUMNS = ("patient_id", "patient id", "patientid")
 MASK_COLUMNS = ("mask_path", "mask")
 NO_FINDING = "No Finding"
@@ -93,8 +93,14 @@ def read_label_table(path: str | os.PathLike) -> LabelTable:
     col_path = _column(header, PATH_COLUMNS)
     col_labels = _column(header, LABEL_COLUMNS)
     if col_path is None or col_labels is None:
+        missing = [what for what, col, names in (("path", col_path, PATH_COLUMNS),
+                                                  ("labels", col_labels, LABEL_COLUMNS)) if col is None]
+        accepted = "; ".join(f"{what}: {', '.join(repr(n) for n in names)}"
+                             for what, _, names in (("path", col_path, PATH_COLUMNS),
+                                                    ("labels", col_labels, LABEL_COLUMNS)))
         raise LabelTableError(
-            "the label table needs a path column and a labels column", path=path,
+            f"the label table has no {' and no '.join(missing)} column (its columns: "
+            f"{', '.join(h.strip() for h in header)}); accepted (any case): {accepted}", path=path,
             hint="use 'path,labels' headers or ChestX-ray14's 'Image Index,Finding Labels'")
     col_patient = _column(header, PATIENT_COLUMNS)
     col_mask = _column(header, MASK_COLUMNS)

@@ -104,7 +104,7 @@ class _ModelIdentity:
     """What an index check needs of a model (sha256, metric, dimension), without starting ONNX Runtime."""
 
     def __init__(self, bundle: Any) -> None:
-        self.identity = bundle.sha256
+        self.identity = bundle.fingerprint()
         self.name = bundle.name
         self.metric = str(bundle.metadata.get("embedding", {}).get("metric", "cosine"))
         self.dim = int(bundle.embedding_dim)
@@ -242,11 +242,10 @@ def mark_relevance(library: Library, result: SearchResult, hit: Hit, relevant: b
     if query_location is None:
         if result.query_case is None:
             raise QueryError("the query was not a library case: give its file as query_location")
-        row = library.conn.execute("SELECT i.location FROM cases c JOIN instances i ON "
-                                   "i.id = c.instance_ref WHERE c.id = ?", (result.query_case,)).fetchone()
-        if row is None:
+        found = library.case_location(result.query_case)
+        if found is None:
             raise QueryError(f"case {result.query_case} is no longer in the library", path=library.path)
-        query_location = row[0]
+        query_location = found[0]
     return set_mark(library, query_location=query_location, query_case=result.query_case,
                     query_region=region_text(result.region), result_case=hit.case_id,
                     result_location=hit.location, relevant=relevant, model_sha256=result.model_sha256,
@@ -259,7 +258,7 @@ def relevance_marks(library: Library, *, model_sha256: str | None = None,
     return marks(library, model_sha256=model_sha256, query_location=query_location, reader=reader)
 
 
-def evaluate_retrieval(library: Library, model: ModelLike, task: str, *, k: int = 5, split: str = "test",
+def evaluate_retrieval(library: Library, model: ModelLike, task: str, *, k: int = 5, split: str = "auto",
                        seed: int | None = None, fractions: tuple[float, float, float] | None = None,
                        split_from: ModelLike | None = None, provider: str = "auto",
                        state: TaskState | None = None) -> RetrievalEvaluation:
@@ -271,8 +270,11 @@ def evaluate_retrieval(library: Library, model: ModelLike, task: str, *, k: int 
         What embeds the images.
     task : str
         ``Cardiomegaly``, ``Emphysema``, ``Opacity`` (the paper's union) or any label.
-    split : {"test", "val", "train", "all"}
-        Which part of the recipe's patient split to query and search.
+    split : {"auto", "test", "val", "train", "heldout", "all"}
+        Which part of the recipe's patient split to query and search.  ``auto``
+        (the default): every case when the model records the patients and
+        images it was trained on and the library holds none of them (a
+        held-out library), else the recipe's ``test`` split.
     seed, fractions : optional
         The patient split; by default the recipe's (``recipe.seed`` and
         ``recipe.split`` of the bundle metadata, of ``split_from`` when given,
@@ -284,13 +286,69 @@ def evaluate_retrieval(library: Library, model: ModelLike, task: str, *, k: int 
     seed = recipe_seed if seed is None else seed
     fractions = tuple(fractions or recipe_fractions)
     catalog = read_catalog(library)
+    split, reason = resolve_split(split, catalog, split_from if split_from is not None else embedder)
     pool = task_pool(catalog.cases, task, split=split, fractions=fractions, seed=seed)
     cases = {i: catalog.get(i) for i in pool.case_ids}
     vectors, source = _pool_vectors(library, catalog, embedder, pool.case_ids, state)
     result = evaluate_pool(cases, pool, vectors, embedder.metric, task=task, k=k, embedder=embedder.name,
                            split=split, seed=seed)
     result.vectors_from = source
+    result.split_reason = reason
     return result
+
+
+def resolve_split(split: str, catalog: Any, model: Any) -> tuple[str, str]:
+    """Return the split to evaluate and why: ``auto`` becomes ``all`` on a held-out library, else ``test``.
+
+    A library is held out when the model's metadata records what it was
+    trained on (``training_data.trained_on``: sha256 prefixes of patient IDs
+    and of image files) and none of the library's cases matches.
+    """
+    if split != "auto":
+        return split, f"--split {split}"
+    trained = _trained_on(model)
+    if trained is None:
+        return "test", ("the model does not record the patients it was trained on: its recipe's "
+                        "test split is evaluated")
+    patients = set(trained.get("patient_sha256", []))
+    seen = sum(1 for c in catalog.cases if c.patient_id and _short_sha(c.patient_id) in patients)
+    if not seen:
+        images = set(trained.get("image_sha256", []))
+        seen = sum(1 for c in catalog.cases if not c.member and _file_prefix(c.path) in images)
+    if seen:
+        return "test", (f"{seen} of the library's {len(catalog.cases)} cases are of patients or images "
+                        "the model was trained on: only its recipe's test split is evaluated")
+    return "all", (f"none of the library's {len(catalog.cases)} cases is of a patient or image the "
+                   "model was trained on: every case is evaluated")
+
+
+def _trained_on(model: Any) -> dict | None:
+    from medviewer.inference import Bundle, ModelRunner, load_bundle
+
+    model = getattr(model, "runner", model)
+    if isinstance(model, ModelRunner):
+        model = model.bundle
+    if isinstance(model, (str, os.PathLike)) and model != PIXELS:
+        model = load_bundle(model, verify_graph=False)
+    if not isinstance(model, Bundle):
+        return None
+    record = model.metadata.get("training_data", {}).get("trained_on")
+    return record if isinstance(record, dict) else None
+
+
+def _short_sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _file_prefix(path: str) -> str:
+    from medviewer.fileio import sha256_file
+
+    try:
+        return sha256_file(path)[:16]
+    except OSError:
+        return ""
 
 
 def _recipe_split(model: Any) -> tuple[int, tuple[float, ...]]:
