@@ -217,8 +217,8 @@ class TextSearchPanel(QWidget):
         self.results_layout.addStretch(1)
         self.scroll.setWidget(self.results_host)
         layout.addWidget(self.scroll, 1)
-        self._search = TaskRunner(self)
-        self._search.sig_failed.connect(lambda m, d: self.status.setText(m))
+        # Expected problems (an empty phrase, a missing index) show in the panel; bugs once.
+        self._search = TaskRunner(self, message=self.status.setText)
         self.search_button.clicked.connect(self.search)
         self.query.returnPressed.connect(self.search)
         self.teach_button.clicked.connect(lambda: self.add_to_teaching())
