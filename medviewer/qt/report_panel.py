@@ -43,7 +43,7 @@ class ReportPanel(QWidget):
 
     sig_saved = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library_path: str | None = None
         self.case_id: int | None = None
@@ -77,13 +77,20 @@ class ReportPanel(QWidget):
         self.save_button.clicked.connect(self.save)
         self.cancel_button.clicked.connect(self.stop_editing)
         self.show_case(None, None)
+        if session is not None:
+            self.bind_session(session)
 
     def bind_session(self, session) -> None:
         """Follow the app Session: the report of the case on screen (GUI thread)."""
         self.session = session
-        session.connect("case_shown", lambda image: self.show_case(
+        session.connect("case_shown", lambda image: self._follow(
             session.library_path, image.case_id if image is not None else None))
         session.connect("library_opened", lambda path: self.show_case(path, None))
+
+    def _follow(self, library_path: str | None, case_id: int | None) -> None:
+        # Scrolling a CT stack shows plane after plane that is no case: read nothing again.
+        if (library_path, case_id) != (self.library_path, self.case_id):
+            self.show_case(library_path, case_id)
 
     def show_case(self, library_path: str | None, case_id: int | None) -> None:
         """Show the report of ``case_id`` (None: nothing on screen, or not a case)."""
@@ -98,7 +105,11 @@ class ReportPanel(QWidget):
             return
         with Library(library_path) as library:
             self.report = case_report(library, case_id)
-        self.view.setHtml(report_html(self.report))
+        self.view.setHtml(self._header() + report_html(self.report))
+
+    def _header(self) -> str:
+        # Which image the report belongs to: the active viewport's, when two are side by side.
+        return f"<p style='color:#8a8f98;margin:0 0 4px 0'>Case {self.case_id} (active viewport)</p>"
 
     def start_editing(self) -> None:
         """Swap the view for an editor holding the current text."""
@@ -131,7 +142,7 @@ class ReportPanel(QWidget):
             self.message.setText(exc.message + (f" ({exc.hint})" if exc.hint else ""))
             return
         self.message.setText("Report saved in the library.")
-        self.view.setHtml(report_html(self.report))
+        self.view.setHtml(self._header() + report_html(self.report))
         self.stop_editing()
         self.sig_saved.emit(self.case_id)
 
@@ -176,7 +187,7 @@ class TextSearchPanel(QWidget):
     sig_open_case = Signal(object)
     sig_results = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library_path: str | None = None
         self.model_path: str | None = None  # an image-text bundle, when one is loaded
@@ -223,6 +234,8 @@ class TextSearchPanel(QWidget):
         self.query.returnPressed.connect(self.search)
         self.teach_button.clicked.connect(lambda: self.add_to_teaching())
         self.set_model(None)
+        if session is not None:
+            self.bind_session(session)
 
     def bind_session(self, session) -> None:
         """Follow the app Session: its library, and its model when it is an image-text one."""
