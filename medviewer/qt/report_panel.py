@@ -64,15 +64,23 @@ class ReportPanel(QWidget):
         self.cancel_button = QPushButton("Cancel", self)
         for b in (self.save_button, self.cancel_button):
             b.hide()
+        self.match_button = QPushButton("Sentences that match the image", self)
+        self.match_button.setToolTip("Rank this report's sentences by the image-text model's "
+                                     "similarity to the image (a ranking, not a probability)")
+        self.match_button.setEnabled(False)
         buttons.addWidget(self.edit_button)
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.match_button)
         layout.addLayout(buttons)
         self.message = QLabel("", self)
         self.message.setObjectName("panelMessage")
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
+        self.model_path: str | None = None  # an image-text bundle, when one is loaded
+        self._matcher = TaskRunner(self, message=self.message.setText)
+        self.match_button.clicked.connect(self.match_sentences)
         self.edit_button.clicked.connect(self.start_editing)
         self.save_button.clicked.connect(self.save)
         self.cancel_button.clicked.connect(self.stop_editing)
@@ -86,6 +94,43 @@ class ReportPanel(QWidget):
         session.connect("case_shown", lambda image: self._follow(
             session.library_path, image.case_id if image is not None else None))
         session.connect("library_opened", lambda path: self.show_case(path, None))
+        session.connect("model_loaded", lambda runner: self.set_model(
+            str(runner.bundle.path) if runner is not None else None))
+
+    def set_model(self, bundle_path: str | None) -> None:
+        """Offer sentence matching only with an image-text bundle."""
+        from medviewer.reports.learned import is_image_text_bundle
+
+        self.model_path = bundle_path if bundle_path and is_image_text_bundle(bundle_path) else None
+        self._update_match_button()
+
+    def _update_match_button(self) -> None:
+        self.match_button.setEnabled(self.model_path is not None and self.report is not None)
+
+    def match_sentences(self) -> None:
+        """Rank the report's sentences against the case's image in the background."""
+        from medviewer.services.learned_search import matching_sentences
+        from medviewer.store import Library
+
+        if self.model_path is None or self.case_id is None or not self.library_path:
+            return
+        path, case_id, model = self.library_path, self.case_id, self.model_path
+
+        def work(state):
+            with Library(path) as library:
+                return case_id, matching_sentences(library, case_id, model)
+
+        self.message.setText("Matching sentences…")
+        self._matcher.start(work, self._show_matches)
+
+    def _show_matches(self, payload) -> None:
+        case_id, ranked = payload
+        if case_id != self.case_id:
+            return  # another case is on screen now
+        rows = "".join(f"<tr><td style='padding-right:8px'>{score:+.2f}</td><td>{escape(text)}</td></tr>"
+                       for text, score in ranked)
+        self.message.setText("<b>Sentences by similarity to the image</b> (cosine in the model's "
+                             f"joint space; a ranking, not a probability)<table>{rows}</table>")
 
     def _follow(self, library_path: str | None, case_id: int | None) -> None:
         # Scrolling a CT stack shows plane after plane that is no case: read nothing again.
@@ -99,13 +144,16 @@ class ReportPanel(QWidget):
 
         self.stop_editing()
         self.library_path, self.case_id, self.report = library_path, case_id, None
+        self.message.setText("")
         self.edit_button.setEnabled(bool(library_path) and case_id is not None)
+        self._update_match_button()
         if not library_path or case_id is None:
             self.view.setHtml("<i>No case on screen.</i>")
             return
         with Library(library_path) as library:
             self.report = case_report(library, case_id)
         self.view.setHtml(self._header() + report_html(self.report))
+        self._update_match_button()
 
     def _header(self) -> str:
         # Which image the report belongs to: the active viewport's, when two are side by side.
