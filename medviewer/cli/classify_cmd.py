@@ -65,7 +65,7 @@ def run(args) -> int:
     raw = runner.run(images, wanted) if images else {}
     results = ([{label: float(v) for label, v in zip(bundle.labels, row)}
                 for row in task_outputs(raw["logits"], bundle.task)] if images else [])
-    checks = [assess(bundle, f, raw["embedding"][i:i + 1] if "embedding" in raw else None)
+    checks = [assess(bundle, f, raw["embedding"][i:i + 1] if "embedding" in raw else None, images[i])
               for i, f in enumerate(facts)]
     payload = {
         "bundle": str(bundle.path),

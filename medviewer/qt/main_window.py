@@ -9,7 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QStackedWidget,
+                               QWidget)
 
 from medviewer.display.corner_text import patient_lines, study_lines
 from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, preset_applies
@@ -106,7 +107,13 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(session, self)
         model_dock = QDockWidget("Model", self)
         model_dock.setObjectName("modelDock")
-        model_dock.setWidget(self.model_panel)
+        # The dock shares the column's height: scroll rather than squash the probabilities and
+        # the applicability verdict above them.
+        model_scroll = QScrollArea(model_dock)
+        model_scroll.setWidgetResizable(True)
+        model_scroll.setFrameShape(QScrollArea.NoFrame)
+        model_scroll.setWidget(self.model_panel)
+        model_dock.setWidget(model_scroll)
         self.addDockWidget(Qt.RightDockWidgetArea, model_dock)
         self.model_dock = model_dock
         self.similar_panel = SimilarCasesPanel(session, self)
@@ -145,8 +152,9 @@ class MainWindow(QMainWindow):
         similar_dock.raise_()
         case_dock.raise_()
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
-        # Similar cases get the larger share of the right column: their thumbnails need it.
-        self.resizeDocks([case_dock, similar_dock], [380, 520], Qt.Vertical)
+        # Similar cases get the larger share of the right column: five results with their
+        # thumbnails and the query's applicability must fit at 1920 x 1080.
+        self.resizeDocks([case_dock, similar_dock], [300, 620], Qt.Vertical)
 
     def _build_central(self) -> None:
         # The first-run page stands in for the viewports until a library is open.
