@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from medviewer.reports.errors import TextQueryError
 from medviewer.reports.models import TextHit
 from medviewer.reports.negation import STOP_WORDS, analyse_sentence, split_sentences
+from medviewer.reports.ranker import normalise, ranker_for
 from medviewer.reports.sections import searchable_text
 from medviewer.reports.store import ReportStore
 
@@ -59,8 +60,6 @@ def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit
     left lower lobe ones after the exact ones.  Cases of one study share its
     report and its score.
     """
-    from medviewer.reports.ranker import ranker_for
-
     query = parse_query(phrase)
     limit = max(k, 1) * 4
     full, partial = ranker_for(store).search(query.affirmed, query.negated, limit)
@@ -98,8 +97,6 @@ def best_sentence(text: str, query: TextQuery) -> str:
 
 
 def _stem(word: str) -> str:
-    from medviewer.reports.ranker import normalise
-
     return normalise(word)
 
 
