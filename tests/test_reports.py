@@ -257,6 +257,10 @@ def test_bm25_index_is_saved_beside_the_library_and_rebuilt_when_reports_change(
         assert ReportRanker.load(folder, store.reports_version()) is None  # the saved one is stale
         assert sorted(h.case_id for h in search_reports(store, "effusion")) == sorted(ids[:2])
         assert ReportRanker.load(folder, store.reports_version()) is not None  # rebuilt, saved
+        store.attach("case", ids[2], "The heart is not enlarged. Small effusion.", "typed")
+        found = [h.case_id for h in search_reports(store, "enlarged effusion", k=3)]
+        assert ids[2] not in found  # a partial match that denies "enlarged" contradicts the phrase
+        assert ids[0] in found  # "effusion" alone, nothing denied: a partial match
         # A damaged saved index is rebuilt, not trusted.
         ranker_module._BUILT.clear()
         (folder / "report_ids.npy").write_bytes(b"broken")

@@ -93,7 +93,8 @@ class ReportRanker:
     def search(self, affirmed, negated, k: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         """Return (reports with every query token, reports with some), each ``(id, score)`` best first.
 
-        At most ``k`` of each.
+        At most ``k`` of each.  A report with only some of the tokens is left out when it
+        negates a word the phrase affirms.
         """
         wanted = tokens(affirmed, negated)
         n = len(self.report_ids)
@@ -109,7 +110,14 @@ class ReportRanker:
             matched += scores > 0
             total += scores
         need = len(set(wanted))
-        return self._top(total, matched >= need, k), self._top(total, (matched > 0) & (matched < need), k)
+        # A partial match that denies a word the phrase asserts ("the heart is not enlarged"
+        # for "enlarged heart") contradicts it: it is no match at all.
+        denied = np.zeros(n, dtype=bool)
+        for token in dict.fromkeys(tokens(affirmed, ())):
+            if NEGATED_PREFIX + token in vocab:
+                denied |= self.retriever.get_scores([NEGATED_PREFIX + token]) > 0
+        partial = (matched > 0) & (matched < need) & ~denied
+        return self._top(total, matched >= need, k), self._top(total, partial, k)
 
     def _top(self, total: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[int, float]]:
         rows = np.flatnonzero(mask)
