@@ -26,6 +26,7 @@ from medviewer.qt.seg_actions import add_seg_action
 from medviewer.qt.viewport_export import add_export_action
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
+from medviewer.qt.report_panel import ReportPanel, TextSearchPanel
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.teaching_menu import TeachingMenu
@@ -140,8 +141,26 @@ class MainWindow(QMainWindow):
         overlay_dock.setWidget(self.overlay_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, overlay_dock)
         self.overlay_dock = overlay_dock
-        self.tabifyDockWidget(case_dock, model_dock)
+        # The report beside the image (a tab of the Case column), and search by words as a
+        # tab of Similar cases: both list cases the same way.
+        self.report_panel = ReportPanel(session, self)
+        report_dock = QDockWidget("Report", self)
+        report_dock.setObjectName("reportDock")
+        report_dock.setWidget(self.report_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, report_dock)
+        self.report_dock = report_dock
+        self.text_search_panel = TextSearchPanel(session, self)
+        self.text_search_panel.sig_open_case.connect(self.open_text_hit)
+        words_dock = QDockWidget("Find by words", self)
+        words_dock.setObjectName("wordsDock")
+        words_dock.setWidget(self.text_search_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, words_dock)
+        self.words_dock = words_dock
+        self.tabifyDockWidget(case_dock, report_dock)
+        self.tabifyDockWidget(report_dock, model_dock)
         self.tabifyDockWidget(model_dock, overlay_dock)
+        self.tabifyDockWidget(similar_dock, words_dock)
+        similar_dock.raise_()
         case_dock.raise_()
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
         # Similar cases get the larger share of the right column: five results with their
@@ -559,15 +578,30 @@ class MainWindow(QMainWindow):
         if instance is None:
             self.statusBar().showMessage("That case is no longer in the library", 5000)
             return
+        self._open_beside(instance.series_ref, instance.id, hit.frame)
+        self.overlay_panel.add_hit(hit)
+
+    def open_text_hit(self, hit) -> None:
+        """Open a case found by words: beside the image on screen, else in the active viewport."""
+        if self.session.image is None:
+            self.open_case(hit.case_id)
+            return
+        with self.session.library() as library:
+            plane = library.case_plane(hit.case_id)
+        if plane is None:
+            self.statusBar().showMessage("That case is no longer in the library", 5000)
+            return
+        self._open_beside(*plane)
+
+    def _open_beside(self, series_id: int, instance_id: int, frame: int) -> None:
         query = self.active if self.active is not None else self.viewports[0]
         if self.settings.layout == "1x1":
             self.set_layout("1x2")
         others = [v for v in self._visible_viewports() if v is not query]
         target = others[0]
-        self.open_series(instance.series_ref, viewport=target)
-        self._go_to_plane(target, instance.id, hit.frame)
+        self.open_series(series_id, viewport=target)
+        self._go_to_plane(target, instance_id, frame)
         self.link_viewports(query, target)
-        self.overlay_panel.add_hit(hit)
 
     def link_viewports(self, first: ViewportWidget, second: ViewportWidget) -> None:
         """Link zoom/pan and window/level of two viewports (comparison of query and result)."""
