@@ -17,6 +17,9 @@ Lines:
   the 12 attention maps, then rollout; target: < 10 % more than ``inference``;
 - ``attention``: the last block's raw class-token attention;
 - ``similarity``: two images (two runs) and the patch matching;
+- ``gradcam``: the Grad-CAM graph (``models/gradcam_graph.py``: forward + the
+  written-out backward of the last block) plus the plain run for the label's
+  logit; target: at most 4x ``inference`` (and the ratio to occlusion);
 - ``occlusion``: 2 x 2-patch windows, stride 1 = 225 masked copies in batches of 32;
 - ``faithfulness``: deletion + insertion, 32 steps, 3 random orders (264 runs).
 
@@ -62,6 +65,12 @@ def write_bundle(folder: Path, model_name: str, size: int) -> Path:
                         sha256=sha256_file(folder / "model.onnx"))
     meta["name"] = f"{model_name} (random weights, benchmark)"
     meta["architecture"] = arch
+    from models.gradcam_graph import add_gradcam_graph
+
+    images = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
+    block = add_gradcam_graph(model, folder, {"input_size": size, "channels": 3}, images, log=lambda line: None)
+    if block:
+        meta["gradcam"] = block
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2))
     return folder
 
@@ -110,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             image, ExplainRequest("rollout", fusion="max", discard_ratio=0.9))),
         "attention": fresh(lambda: explainer.explain(image, ExplainRequest("attention"))),
         "similarity": fresh(lambda: explainer.explain_pair(image, other)),
+        "gradcam": fresh(lambda: explainer.explain(image, ExplainRequest("gradcam", label="A"))),
     }
     slow = {
         "occlusion": fresh(lambda: explainer.explain(image, ExplainRequest("occlusion", label="A"))),
@@ -144,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     overhead = ratios["rollout"] - 1.0
     print(f"\nrollout adds {100 * overhead:+.1f} % to inference (target < +10 %): "
           f"{'met' if overhead < 0.10 else 'NOT met'}")
+    gradcam = ratios["gradcam"]
+    print(f"gradcam costs {gradcam:.2f}x inference (target <= 4x): {'met' if gradcam <= 4 else 'NOT met'}; "
+          f"{median['occlusion'] / median['gradcam']:.0f}x faster than occlusion")
     print(f"{args.model} @ {args.size}px, {threads} threads, {cpu_name()}, image 512x512")
     if args.json:
         info = {"model": args.model, "size": args.size, "threads": threads, "cpu": cpu_name(),

@@ -46,6 +46,26 @@ class TaskState:
         if self._cancel.is_set():
             raise TaskCancelled()
 
+    def child(self, lo: float, hi: float) -> TaskState:
+        """Return a state for one step that fills ``lo..hi`` of this task's progress.
+
+        The step reports 0..1 as usual; its status lines pass through, and it shares this
+        task's cancel flag (cancelling either cancels both).
+        """
+        return _ChildState(self, float(lo), float(hi))
+
+
+class _ChildState(TaskState):
+    """A step's state: progress mapped onto a span of the parent's, the parent's cancel flag."""
+
+    def __init__(self, parent: TaskState, lo: float, hi: float) -> None:
+        super().__init__(_cancel=parent._cancel)
+        self.parent, self.lo, self.hi = parent, lo, hi
+
+    def set_progress(self, fraction: float, status: str | None = None) -> None:
+        super().set_progress(fraction, status)
+        self.parent.set_progress(self.lo + (self.hi - self.lo) * self.progress, status)
+
 
 def ensure_state(state: TaskState | None) -> TaskState:
     """Return ``state`` or a fresh one, so task functions can accept ``None``."""

@@ -84,6 +84,7 @@ def render_card(meta: dict[str, Any], extra_sections: dict[str, str] | None = No
         lines += ["## Export checks (ONNX Runtime vs torch)", ""]
         lines += [f"- {k}: {v}" for k, v in parity.items()]
         lines.append("")
+    lines += trust_sections(meta)
     limits = card.get("limits", DEFAULT_LIMITS)
     lines += ["## Known limits", "", *[f"- {item}" for item in limits], ""]
     for title, body in (extra_sections or {}).items():
@@ -115,3 +116,49 @@ def _output_names(meta: dict[str, Any]) -> list[str]:
 def _format_metrics(values: dict[str, Any]) -> str:
     keep = {k: v for k, v in values.items() if not k.startswith(("n_pos", "n_neg", "score"))}
     return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in keep.items())
+
+
+def trust_sections(meta: dict[str, Any]) -> list[str]:
+    """Return the card's lines on the model's domain, its out-of-distribution check and Grad-CAM."""
+    lines: list[str] = []
+    domain = meta.get("domain")
+    if domain:
+        lines += ["## Domain (the images it applies to)", "",
+                  f"Trained on {domain.get('description', 'images')}. The app checks each image's header "
+                  "against this before showing any output and says when it does not apply.", ""]
+        for key in ("modalities", "body_parts", "views", "photometric", "bits_stored", "min_size", "formats"):
+            if domain.get(key) not in (None, []):
+                value = domain[key]
+                lines.append(f"- {key.replace('_', ' ')}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
+        if domain.get("source"):
+            lines.append(f"- source: {domain['source']}")
+        lines.append("")
+    ood = meta.get("ood")
+    if ood:
+        lines += ["## Out-of-distribution check", "",
+                  f"{ood.get('method')}; reference: {ood.get('reference_embeddings')} training embeddings "
+                  f"(float16, `{ood.get('file')}`); calibrated on {ood.get('held_out_images')} held-out in-domain "
+                  f"images. \"Unusual for this model\" at percentile >= {ood.get('threshold_percentile')} "
+                  f"({ood.get('threshold_choice')}).", ""]
+        evaluation = ood.get("evaluation") or {}
+        if any(isinstance(v, dict) for v in evaluation.values()):
+            from models.ood_eval import ood_eval_text
+
+            lines += [f"Measured on real images (in-domain: {evaluation.get('in_domain', 'held-out images')}):", "",
+                      ood_eval_text({k: v for k, v in evaluation.items() if isinstance(v, dict)}), ""]
+        elif evaluation.get("note"):
+            lines += [f"AUROC {evaluation['note']}.", ""]
+        else:
+            lines += ["AUROC on real out-of-distribution images: not measured yet (`python -m models.ood_eval`).", ""]
+    gradcam = meta.get("gradcam")
+    if gradcam:
+        parity = gradcam.get("parity", {})
+        lines += ["## Grad-CAM", "",
+                  f"`{gradcam.get('file')}` returns the {gradcam.get('layer')} activations and the gradient of a "
+                  "chosen class logit with respect to them (ONNX Runtime, no torch); the app forms "
+                  f"{gradcam.get('formula')}. Parity with torch autograd Grad-CAM on the same weights "
+                  f"({parity.get('reference')}): per-image Pearson r min {parity.get('pearson_min')}, median "
+                  f"{parity.get('pearson_median')} over {parity.get('n_maps')} maps ({parity.get('limit')}).", ""]
+    elif meta.get("domain") is not None:
+        lines += ["## Grad-CAM", "", "Not exported for this architecture: the app offers occlusion instead.", ""]
+    return lines

@@ -77,13 +77,24 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         out=str(work / "run"), progress=False,
     )
     best = Path(cfg.out) / "best.pt"
-    if args.reuse_checkpoint and best.exists():
+    if args.from_bundle:  # re-export an existing bundle's weights (recovered from its ONNX), no training
+        import torch
+
+        from models.recover import checkpoint_from_bundle
+
+        best.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint_from_bundle(args.from_bundle, cfg.to_dict()), best)
+        summary = {"checkpoint": str(best)}
+    elif args.reuse_checkpoint and best.exists():
         summary = {"checkpoint": str(best)}  # re-export and re-evaluate only
     else:
         summary = train(cfg)
     out = Path(args.out)
     import torch
 
+    previous_reproduce = {}
+    if args.from_bundle:
+        previous_reproduce = json.loads((Path(args.from_bundle) / "metadata.json").read_text()).get("reproduce", {})
     state = torch.load(summary["checkpoint"], map_location="cpu", weights_only=False)
     export_bundle(
         state, out, real_inputs=real_inputs_from_training_data(state, 300), name="MedViewer demo ViT (synthetic radiographs)", int8=True,
@@ -98,6 +109,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         "png": evaluate_bundle(out, fresh_table, fmt="cxr14"),
         "png_int8": evaluate_bundle(out, fresh_table, fmt="cxr14", variant="int8"),
     }
+    _evaluate_ood(out, fresh_table, train_table)
     dicom_table = fresh_table.parents[1] / "labels.csv"
     try:
         fresh["dicom"] = evaluate_bundle(out, dicom_table, fmt="csv")
@@ -105,15 +117,41 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         fresh["dicom"] = {"error": f"{type(exc).__name__}: {exc}"}
     command = ("python -m models.demo " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if k not in ("work", "out", "reuse_checkpoint")))
+        if k not in ("work", "out", "reuse_checkpoint", "from_bundle")))
     seconds = time.time() - t0
     if args.reuse_checkpoint:  # count the training that produced the reused checkpoint
         seconds += sum(h.get("seconds", 0) for h in state.get("history", []))
-    _record(out, fresh, args, command, seconds)
+    if args.from_bundle:  # the weights' training time is the recovered bundle's
+        seconds += float(previous_reproduce.get("seconds", 0))
+    _record(out, fresh, args, command, seconds, state.get("recovered_from"))
     return fresh
 
 
-def _record(out: Path, fresh: dict[str, Any], args: argparse.Namespace, command: str, seconds: float) -> None:
+def _evaluate_ood(out: Path, fresh_table: Path, train_table: Path, limit: int = 300) -> None:
+    """Measure the bundle's out-of-distribution check on real images (``models.ood_eval``) and store it.
+
+    In-domain: the fresh synthetic films (another seed; the threshold was set on the training
+    run's validation films).  Real NIH chest films count as out of distribution for this model:
+    it has only ever seen phantoms.
+    """
+    from models.ood_eval import SHARED, _display, evaluate_ood, shared_sets
+
+    sets = shared_sets(SHARED, include_cxr14=True)
+    meta_path = out / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    if not sets:
+        meta["ood"]["evaluation"] = {"note": f"not measured: no shared data under {SHARED}"}
+    else:
+        fresh = [_display(p) for p in sorted((fresh_table.parent).rglob("*.png"))[:limit]]
+        train = [_display(p) for p in sorted((train_table.parent).rglob("*.png"))[:512]]
+        evaluation = evaluate_ood(out, fresh, sets, train)
+        meta["ood"]["evaluation"] = {"in_domain": f"{len(fresh)} fresh synthetic films (seed of the fresh set)",
+                                     **evaluation}
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _record(out: Path, fresh: dict[str, Any], args: argparse.Namespace, command: str, seconds: float,
+            recovered: dict[str, Any] | None = None) -> None:
     meta_path = out / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta["metrics"]["fresh_synthetic"] = {
@@ -122,6 +160,8 @@ def _record(out: Path, fresh: dict[str, Any], args: argparse.Namespace, command:
         "results": {k: v.get("findings", v) for k, v in fresh.items()},
     }
     meta["reproduce"] = {"command": command, "seconds": round(seconds)}
+    if recovered:
+        meta["reproduce"]["recovered_from"] = recovered
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     lines = [
         f"Fresh synthetic set: {args.fresh_cases} radiographs, seed {args.fresh_seed} (training used "
@@ -144,6 +184,13 @@ def _record(out: Path, fresh: dict[str, Any], args: argparse.Namespace, command:
         "Reproduce": f"```\n{command}\n```\n\nTook {seconds / 60:.0f} min on a 2-core CPU "
                      "(bit-identical only with the same torch version and thread count).",
     }
+    if recovered:
+        sections["Reproduce"] += (
+            f"\n\nThis bundle was re-exported (Grad-CAM graph, domain, out-of-distribution summary) from the "
+            f"weights of the previous model.onnx (sha256 {recovered['model_sha256'][:12]}...), recovered by "
+            f"`models/recover.py` (rebuilt model vs that ONNX: logits max abs diff {recovered['logits_max_abs_diff']}), "
+            "with `python -m models.demo --from-bundle models/demo`; training was not repeated.")
+
     (out / "card.md").write_text(render_card(meta, sections))
 
 
@@ -168,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="rest: a finding's negatives are all images without it (the app needs a "
                         "multi-label model that rejects other findings); no-finding: the paper's")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--from-bundle", metavar="BUNDLE",
+                   help="skip training: re-export BUNDLE's weights (recovered from its model.onnx and checked) "
+                        "with this exporter's features")
     p.add_argument("--reuse-checkpoint", action="store_true",
                    help="skip training when WORK/run/best.pt exists (re-export and re-evaluate)")
     args = p.parse_args(argv)

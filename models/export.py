@@ -57,6 +57,9 @@ def export_bundle(
     card: dict[str, Any] | None = None,
     extra_sections: dict[str, str] | None = None,
     overwrite: bool = False,
+    gradcam: bool = True,
+    applicability: bool = True,
+    domain: dict[str, Any] | None = None,
     log=print,
 ) -> dict[str, Any]:
     """Export a training checkpoint to a validated bundle folder.
@@ -82,6 +85,15 @@ def export_bundle(
         More card sections (title -> Markdown).
     overwrite : bool
         Replace an existing bundle folder.
+    gradcam : bool
+        Also write the Grad-CAM graph (``models/gradcam_graph.py``) when it
+        matches torch Grad-CAM (per-image Pearson r >= 0.99).
+    applicability : bool
+        Record the domain and the out-of-distribution summary from the
+        training data (``models/trust_export.py``).
+    domain : dict, optional
+        Domain fields the caller knows better than the data (``modalities``,
+        ``body_parts``, ``views``, ``description``).
 
     Returns
     -------
@@ -115,6 +127,8 @@ def export_bundle(
         _write(tmp, meta, extra_sections)
         runner_diff = _check_through_app(tmp, graph, inputs)
         meta["export_checks"]["app_runner_logits_max_abs_diff"] = float(f"{runner_diff:.3g}")
+        meta.update(trust_features(state, model, tmp, inputs, opset, gradcam=gradcam,
+                                   applicability=applicability, domain=domain, log=log))
         for variant, wanted in (("fp16", fp16), ("int8", int8)):
             if wanted:
                 _add_variant(variant, tmp, meta, inputs, log)
@@ -131,6 +145,29 @@ def export_bundle(
         raise
     log(f"wrote {out_dir} (sha256 {meta['model_sha256'][:12]}...)")
     return meta
+
+
+def trust_features(state: dict[str, Any], model: ViTClassifier, folder: Path, inputs: dict[str, np.ndarray],
+                   opset: int, *, gradcam: bool = True, applicability: bool = True,
+                   domain: dict[str, Any] | None = None, log=print) -> dict[str, Any]:
+    """Return the metadata blocks that let the app say whether it applies and explain a class.
+
+    ``gradcam``: the Grad-CAM graph, checked against torch on the check inputs;
+    ``domain`` and ``ood``: the training data's domain and embedding summary.
+    Callable on any trained model and its checkpoint (issue 12's bundles too).
+    """
+    from models.gradcam_graph import add_gradcam_graph
+    from models.trust_export import add_applicability
+
+    blocks: dict[str, Any] = {}
+    if gradcam:
+        images = np.concatenate([inputs.get("real", inputs["random"])[:48], inputs["random"][:2]])
+        block = add_gradcam_graph(model, folder, state["preprocess"], images, opset, log=log)
+        if block:
+            blocks["gradcam"] = block
+    if applicability:
+        blocks.update(add_applicability(state, model, folder, declared=domain, log=log))
+    return blocks
 
 
 def export_onnx(graph: ExportGraph, path: Path, preprocess: dict[str, Any], opset: int) -> None:
@@ -190,7 +227,7 @@ def build_metadata(state: dict[str, Any], model: ViTClassifier, graph: ExportGra
                    opset: int, name: str, checks: dict[str, Any], card: dict[str, Any] | None) -> dict[str, Any]:
     """Return the bundle's ``metadata.json`` content."""
     from medviewer.inference.bundle import sha256_file
-    from medviewer.inference.metadata import FORMAT_NAME, FORMAT_VERSION
+    from medviewer.inference.metadata import FORMAT_NAME, FORMAT_VERSION, external_data_hashes
 
     spec, cfg = state["spec"], state.get("train_config", {})
     depth = len(model.blocks)
@@ -220,6 +257,8 @@ def build_metadata(state: dict[str, Any], model: ViTClassifier, graph: ExportGra
         "architecture": architecture_summary(model),
         "model_file": "model.onnx",
         "model_sha256": sha256_file(onnx_path),
+        # Weights stored beside the graph (large models) are covered by the checksum too.
+        "external_data": external_data_hashes(onnx_path, onnx_path.parent),
         "recipe": recipe,
         "training_data": state.get("data", {}),
         "metrics": {"val": state.get("val_metrics"), "test": state.get("test_metrics")},
@@ -280,6 +319,7 @@ def _check_through_app(folder: Path, graph: ExportGraph, inputs: dict[str, np.nd
 
 def _add_variant(variant: str, folder: Path, meta: dict[str, Any], inputs: dict[str, np.ndarray], log) -> None:
     from medviewer.inference.bundle import sha256_file
+    from medviewer.inference.metadata import external_data_hashes
     from medviewer.inference.session import create_session
 
     path = folder / f"model.{variant}.onnx"
@@ -310,6 +350,7 @@ def _add_variant(variant: str, folder: Path, meta: dict[str, Any], inputs: dict[
     agreement["limits"] = f"top-1 >= {limits['top1']}, mean embedding cosine >= {limits['cosine']}"
     if ok:
         meta.setdefault("variants", {})[variant] = {"file": path.name, "sha256": sha256_file(path),
+                                                     "external_data": external_data_hashes(path, folder),
                                                      "agreement": agreement}
         create_session(path, "cpu")  # must load
         log(f"{variant}: written ({agreement})")
@@ -385,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="validation/test images re-read from the training data for the checks "
                         "(0: only the sample stored in the checkpoint)")
     p.add_argument("--threads", type=int)
+    p.add_argument("--no-gradcam", action="store_true", help="do not write the Grad-CAM graph")
+    p.add_argument("--no-applicability", action="store_true",
+                   help="do not record the domain and the out-of-distribution summary")
+    p.add_argument("--domain", metavar="JSON",
+                   help='domain fields known better than the data, e.g. \'{"body_parts": ["CHEST"], '
+                        '"views": ["PA", "AP"], "description": "frontal chest radiographs"}\'')
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -392,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
         real = real_inputs_from_training_data(state, args.real_images) if args.real_images else None
         export_bundle(state, args.out, name=args.name, opset=args.opset, fp16=args.fp16,
-                      int8=args.int8, overwrite=args.overwrite, real_inputs=real)
+                      int8=args.int8, overwrite=args.overwrite, real_inputs=real,
+                      gradcam=not args.no_gradcam, applicability=not args.no_applicability,
+                      domain=json.loads(args.domain) if args.domain else None)
     except (MedViewerError, FileExistsError, ValueError, FileNotFoundError) as exc:
         print(f"models.export: error: {exc}", file=sys.stderr)
         return 2

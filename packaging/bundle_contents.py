@@ -76,10 +76,10 @@ EXCLUDED_MODULES = [
     "networkx",
     "importlinter",
     "PyInstaller",
-    # Optional GPU-array and YAML paths of pyqtgraph, scipy, sklearn and numpy.__config__.
+    # Optional GPU-array paths of pyqtgraph, scipy and sklearn. (YAML stays: huggingface_hub,
+    # which tokenizers requires, needs it.)
     "cuda",
     "cupy",
-    "yaml",
 ]
 
 # Shared libraries that must come from the user's system, never from the

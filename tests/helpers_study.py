@@ -50,3 +50,29 @@ def brute_force_neighbours(lib: Library, seed: int = 0):
         return near, far
 
     return neighbours
+
+
+def make_mixed_range_library(tmp_path, count: int = 24):
+    """A library of DX images from ``count // 2`` patients with two pixel ranges.
+
+    Half are 8-bit-like (0-255, window 128/256), half 12-bit (0-4095, window
+    2048/4096): linking their windows as absolute values would wash one half out.
+    """
+    from pydicom.uid import DigitalXRayImageStorageForPresentation
+
+    from helpers_dicom import make_image, write
+
+    folder = tmp_path / "dx"
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        high = 255 if i % 2 else 4095
+        pixels = rng.integers(0, high + 1, (16, 16)).astype(np.uint16)
+        ds = make_image(pixels, seed=i, modality="DX",
+                        sop_class=DigitalXRayImageStorageForPresentation,
+                        patient_id=f"MX{i // 2:03d}", patient_name=f"Mixed^Patient{i // 2}",
+                        window=((high + 1) / 2, high + 1))
+        write(ds, folder / f"dx{i:03d}.dcm")
+    path = tmp_path / "mixed.sqlite"
+    with Library(path) as lib:
+        import_paths(lib, [folder])
+    return path

@@ -91,10 +91,11 @@ def test_randomised_weights_change_the_maps(explainer, images):
     # Randomising only the head cannot change rollout (it never reads the head) ...
     head = randomisation_check(explainer, images[:2], ExplainRequest("rollout"), scope="head")
     assert head.mean_spearman == pytest.approx(1.0)
-    # ... but it changes the class-specific map.
-    occlusion = randomisation_check(explainer, images[:2], ExplainRequest("occlusion", label="Cardiomegaly"),
-                                    scope="head")
-    assert occlusion.mean_spearman < 0.9
+    # ... but it changes the class-specific map (on average over random heads: one random
+    # 3 x 128 head can by chance point near the trained direction for a label).
+    rhos = [randomisation_check(explainer, images[:2], ExplainRequest("occlusion", label="Cardiomegaly"),
+                                scope="head", seed=seed).mean_spearman for seed in range(3)]
+    assert np.mean(rhos) < 0.9, rhos
 
 
 def test_randomised_bundle_is_a_valid_distinct_bundle(explainer, tmp_path):

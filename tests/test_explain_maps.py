@@ -208,7 +208,7 @@ def test_scaling_and_rendering():
 
 def test_request_validation():
     with pytest.raises(ValueError):
-        ExplainRequest("gradcam")
+        ExplainRequest("lime")
     with pytest.raises(ValueError):
         ExplainRequest("occlusion", fill="noise")
     assert "block 5" in ExplainRequest("attention", block=-1).describe(depth=6)

@@ -75,3 +75,25 @@ def test_resolve_inside_refuses_symlink_out(tmp_path):
 def test_resolve_inside_accepts_uid_folder(tmp_path):
     path = resolve_inside(tmp_path, "1.2.840.113619.2.55", "image.dcm")
     assert path == tmp_path.resolve() / "1.2.840.113619.2.55" / "image.dcm"
+
+
+def test_a_child_task_fills_its_span_and_shares_the_cancel_flag():
+    from medviewer.errors import TaskCancelled
+    from medviewer.tasks import TaskState
+
+    state = TaskState()
+    step = state.child(0.25, 0.75)
+    step.set_progress(0.5, "half of the middle step")
+    assert state.progress == pytest.approx(0.5) and state.status == "half of the middle step"
+    step.set_progress(2.0)  # clamped to the step's end, never past the span
+    assert state.progress == pytest.approx(0.75) and step.progress == 1.0
+    grandchild = step.child(0.0, 0.5)
+    grandchild.set_progress(1.0)
+    assert state.progress == pytest.approx(0.5)
+    state.request_cancel()
+    assert step.cancel_requested and grandchild.cancel_requested
+    with pytest.raises(TaskCancelled):
+        grandchild.check()
+    other = TaskState()
+    other.child(0, 1).request_cancel()  # cancelling a step cancels the task
+    assert other.cancel_requested

@@ -159,10 +159,10 @@ def test_worker_error_shown_with_hint_and_dialog_stays_usable(qtbot, open_dialog
 
 def test_unexpected_error_is_shown_once_not_raised(qtbot, open_dialog, lib, tmp_path,
                                                    monkeypatch):
-    from medviewer.qt import deid_dialog
+    from medviewer.qt import deid_dialog, dialogs
 
     shown = []
-    monkeypatch.setattr(deid_dialog, "show_unexpected_error", lambda *a: shown.append(a[1:]))
+    monkeypatch.setattr(dialogs, "show_unexpected_error", lambda *a: shown.append(a[1:]))
     monkeypatch.setattr(deid_dialog, "export_files",
                         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk on fire")))
     dialog = open_dialog(series_ids=[lib.ct_series])

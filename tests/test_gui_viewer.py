@@ -117,11 +117,11 @@ def test_series_opens_in_spatial_order_and_scrolls(qtbot, window):
     with qtbot.waitSignal(viewport.sig_plane_shown, timeout=10000) as blocker:
         viewport.state.set_index(0)
     assert blocker.args == [0]
-    area_first = int((viewport._frame > 0).sum())
+    area_first = int((viewport.frame_values() > 0).sum())
     with qtbot.waitSignal(viewport.sig_plane_shown, timeout=10000):
         viewport.state.set_index(11)
-    assert int((viewport._frame > 0).sum()) > area_first  # the disc grows with the slice
-    assert "Im 12/12" in viewport.corners["bl"].text()
+    assert int((viewport.frame_values() > 0).sum()) > area_first  # the disc grows with the slice
+    assert "Im 12/12" in viewport.corner_text("bl")
 
 
 def test_screen_matches_render_command(qtbot, window):
@@ -133,7 +133,7 @@ def test_screen_matches_render_command(qtbot, window):
     viewport.state.set_window(PRESETS["lung"])
     expected = render_frame(image, plane.frame, window=PRESETS["lung"])
     assert np.abs(screen_grey(viewport) - expected.astype(int)).max() <= 1
-    assert "W 1500  L -600" in viewport.corners["br"].text()
+    assert "W 1500  L -600" in viewport.corner_text("br")
 
 
 def test_invert_rotate_flip(qtbot, window):
@@ -160,24 +160,21 @@ def test_window_drag_changes_levels(qtbot, window):
 
 
 def test_measurements_in_millimetres_and_modality_units(qtbot, window):
-    import pyqtgraph as pg
     from PySide6.QtCore import QPointF
 
     viewport = open_first_series(qtbot, window)
     viewport.set_tool("length")
     # View coordinates are millimetres (pixel spacing 0.5 mm): a 10 mm line.
     viewport._on_tool_drag(QPointF(2.0, 2.0), QPointF(8.0, 10.0), True)
-    roi, label = viewport._measurements[viewport.state.index][0]
-    assert isinstance(roi, pg.LineSegmentROI)
-    assert label.toPlainText() == "10.0 mm"
+    (length, values), = viewport.measurements.on_screen()
+    assert length.kind == "length" and values.text() == "10.0 mm"
     viewport.set_tool("ellipse")
     # An ellipse inside the disc (HU 60) at the centre of the 32 mm image.
     viewport._on_tool_drag(QPointF(14.0, 14.0), QPointF(18.0, 18.0), True)
-    roi, label = viewport._measurements[viewport.state.index][1]
-    mean, sd, area, n = viewport.ellipse_stats(roi)
-    assert abs(mean - 60) < 5 and sd < 10
-    assert abs(area - np.pi * 4) < 1e-6
-    assert "HU" in label.toPlainText()
+    ellipse, values = viewport.measurements.on_screen()[1]
+    assert abs(values.mean - 60) < 5 and values.sd < 10
+    assert abs(values.area - np.pi * 4) < 1e-6
+    assert "HU" in values.text()
 
 
 def test_layout_and_synchronised_scrolling(qtbot, window):
@@ -195,10 +192,10 @@ def test_layout_and_synchronised_scrolling(qtbot, window):
 
 def test_hide_identifying_text(qtbot, window):
     viewport = open_first_series(qtbot, window)
-    assert "TEST^GUI" in viewport.corners["tl"].text()
+    assert "TEST, Gui" in viewport.corner_text("tl")  # PN shown as a reader writes it
     window.hide_action.setChecked(True)
     window.toggle_identifying()
-    assert viewport.corners["tl"].text() == ""
+    assert viewport.corner_text("tl") == ""
     assert "GUI001" not in window.library_panel.tree.topLevelItem(0).text(0)
 
 

@@ -14,7 +14,7 @@ from pydicom.uid import RLELossless
 
 import helpers_dicom as h
 from medviewer.errors import TaskCancelled
-from medviewer.services import importer
+from medviewer.services import importer, parallel_scan
 from medviewer.services.importer import import_paths
 from medviewer.store import Library
 from medviewer.tasks import TaskState
@@ -117,14 +117,14 @@ def test_verify_none_imports_undecodable_files_and_bad_mode_is_refused(tmp_libra
 
 
 def test_unexpected_exceptions_skip_one_file_as_unreadable(tmp_library, ct_series, monkeypatch):
-    real_scan = importer.scan
+    real_scan = parallel_scan.scan
 
     def flaky(ref):
         if ref.path.endswith(ct_series.paths[0].name):
             raise KeyError("surprise")
         return real_scan(ref)
 
-    monkeypatch.setattr(importer, "scan", flaky)
+    monkeypatch.setattr(parallel_scan, "scan", flaky)
     report = import_paths(tmp_library, [ct_series.folder])
     assert [(s.reason, s.detail) for s in report.skipped] == [("unreadable", "KeyError: 'surprise'")]
     assert report.instances == 7
@@ -188,7 +188,7 @@ def test_dicomdir_input(tmp_library, ct_series, tmp_path):
 
 def test_reimport_skips_unchanged_files_without_reading_them(tmp_library, ct_series, monkeypatch):
     import_paths(tmp_library, [ct_series.folder])
-    monkeypatch.setattr(importer, "scan", lambda ref: pytest.fail(f"re-scanned {ref.display}"))
+    monkeypatch.setattr(parallel_scan, "scan", lambda ref: pytest.fail(f"re-scanned {ref.display}"))
     report = import_paths(tmp_library, [ct_series.folder])
     assert (report.instances, report.unchanged, report.series) == (0, 8, 0)
     assert tmp_library.counts()["instances"] == 8 and tmp_library.counts()["cases"] == 1
@@ -314,3 +314,17 @@ def test_the_same_file_in_a_folder_and_a_zip_is_imported_once(tmp_path, ct_serie
         assert report.instances == len(files)
         assert {s.reason for s in report.skipped} == {"duplicate"}
         assert len(report.skipped) == len(files)
+
+
+def test_radiographs_without_a_table_row_are_named_by_file_and_found_by_it(tmp_library, tmp_path):
+    folder = tmp_path / "films"
+    for name in ("00000013_005.png", "00000013_006.png"):
+        h.write_png(folder / name)
+    table = tmp_path / "labels.csv"
+    table.write_text("path,patient_id,labels\n00000013_006.png,P13,No Finding\n")
+    import_paths(tmp_library, [folder], labels=str(table))
+    # The one without a table row takes its file name; the table's patient ID wins otherwise.
+    assert sorted(p.patient_id for p in tmp_library.patients()) == ["00000013_005", "P13"]
+    # The library search finds a file name (and not every file because of its folder's name).
+    assert [p.patient_id for p in tmp_library.patients("13_006")] == ["P13"]
+    assert tmp_library.patients("films") == []

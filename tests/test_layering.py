@@ -1,4 +1,4 @@
-"""Layering: Qt only under medviewer.qt, no torch in the app, imports point downward, a light CLI."""
+"""Layering: Qt only under medviewer.qt, no torch in the app, imports point downward, SQL in stores."""
 
 from __future__ import annotations
 
@@ -9,16 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "medviewer"
 HEAVY_FOR_CORE = ("PySide6", "shiboken6", "pyqtgraph", "torch", "timm", "torchvision")
 HEAVY_FOR_CLI = HEAVY_FOR_CORE + ("onnxruntime", "faiss", "scipy")
-# Packages that orchestrate or present; domain packages must not import them.
-UPPER = ("medviewer.qt", "medviewer.cli", "medviewer.services")
-# Entry points sit above every layer and may import any of them.
-ENTRY_POINTS = ("medviewer", "medviewer.__main__", "medviewer.launcher")
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -94,24 +89,52 @@ print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY_FOR_
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
-def _imported_names(path: Path) -> set[str]:
+def test_the_layers_contract_places_every_package():
+    """One exhaustive layers contract over medviewer: a package nobody placed fails the lint."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    assert len(layers) == 1 and layers[0]["exhaustive"] is True
+    assert layers[0]["containers"] == ["medviewer"]
+    placed = {name.strip() for layer in layers[0]["layers"] for name in layer.split("|")}
+    children = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+                if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()}
+    assert children == placed
+
+
+# SQL statements as they begin in a string literal (keywords upper case, as the code writes them).
+SQL_START = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "CREATE ", "DROP ", "ALTER ", "PRAGMA ",
+             "BEGIN", "COMMIT", "ROLLBACK", "WITH ")
+# Store modules: the library's (medviewer/store/) and a package's own store.py.  The reading
+# package's schema text (study/tables.py) is one too.
+SQL_HOMES = ("medviewer/store/", "/store.py", "medviewer/study/tables.py")
+# Not moved yet, with the reason (kept short: every entry is a debt).
+SQL_NOT_YET = {
+    "medviewer/study/session.py": "the reading session's transactions are being reworked (#15)",
+    "medviewer/study/package.py": "package copy/merge moves with the reading session (#15)",
+}
+
+
+def _sql_literals(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names = set()
+    found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value.lstrip()
+            if text.startswith(SQL_START) and (len(text) < 8 or " " in text):
+                found.append((node.lineno, text[:60]))
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+                "execute", "executemany", "executescript"):
+            found.append((node.lineno, f".{node.func.attr}(...)"))
+    return found
 
 
-@pytest.mark.parametrize("module", [m for m in _modules(UPPER) if m not in ENTRY_POINTS])
-def test_domain_modules_do_not_import_upper_layers(module):
-    """Domain packages (dicom, display, store, ...) never reach up into services, cli or qt."""
-    parts = module.split(".")
-    path = REPO.joinpath(*parts).with_suffix(".py")
-    if not path.exists():
-        path = REPO.joinpath(*parts, "__init__.py")
-    upward = sorted(n for n in _imported_names(path) if n.startswith(UPPER))
-    assert not upward, f"{module} imports {upward}"
+def test_sql_lives_only_in_store_modules():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if any(home in rel for home in SQL_HOMES) or rel in SQL_NOT_YET:
+            continue
+        offenders += [f"{rel}:{line}: {text}" for line, text in _sql_literals(path)]
+    assert not offenders, "SQL outside store modules:\n" + "\n".join(offenders)

@@ -253,3 +253,40 @@ def test_schema_migrations_are_numbered_without_gaps():
     from medviewer.store.schema import MIGRATIONS
 
     assert [v for v, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_migrations_are_frozen_text_that_imports_nothing():
+    """A migration that imported live SQL would change silently with the code it imports."""
+    import ast
+    from pathlib import Path
+
+    from medviewer.store import migrations
+
+    for path in sorted(Path(migrations.__path__[0]).glob("v*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert imports == [], f"{path.name} imports code; a migration must be literal SQL"
+        sql = next(n.value for n in tree.body if isinstance(n, ast.Assign)
+                   and n.targets[0].id == "SQL")
+        assert isinstance(sql, ast.Constant) and isinstance(sql.value, str), path.name
+
+
+def test_the_reading_package_schema_matches_the_library_migrations(tmp_path):
+    """Reading packages are made from STUDY_SQL; the library's study tables from migrations.
+
+    Changing STUDY_SQL therefore needs a new library migration: this test says so.
+    """
+    from medviewer.study.tables import STUDY_SQL
+
+    def describe(conn):
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'study_%' "
+            "OR name = 'reader_studies') ORDER BY name")]
+        return {t: [tuple(c[1:]) for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+
+    package = sqlite3.connect(":memory:")
+    for statement in STUDY_SQL.split(";"):
+        if statement.strip():
+            package.execute(statement)
+    with Library(tmp_path / "lib.sqlite") as library:
+        assert describe(library.conn) == describe(package)

@@ -34,7 +34,32 @@ def test_ct_rescale_gives_hounsfield_units(ct_series):
     assert image.photometric == "MONOCHROME2" and not image.is_color
     assert image.windows == [HeaderWindow(40.0, 400.0, "", "LINEAR")]
     assert image.pixel_spacing == (0.7, 0.7)
-    assert image.frame_count == 1 and image.nbytes == 16 * 16 * 4
+    # Held as 16-bit stored values plus the rescale: half the memory of float32 (issue 19).
+    assert image.frame_count == 1 and image.nbytes == 16 * 16 * 2
+
+
+def test_stored_levels_window_the_stored_values_like_modality_values(tmp_path):
+    raw = np.array([[-1000, -200], [40, 3000]], dtype=np.int16)
+    ds = h.make_image(raw, modality="CT", rescale=(0.5, -100.0))
+    image = decode(ref(h.write(ds, tmp_path / "ct.dcm")))
+    stored = image.stored_frame(0)
+    assert stored.dtype == np.uint16  # pyqtgraph's one-lookup path
+    low, high = image.stored_levels(-300.0, 100.0)
+    # A stored value at the black (white) level is the modality value at that level.
+    values = image.frames[0]
+    slope = (high - low) / 400.0
+    assert np.allclose((stored.astype(np.float64) - low) / slope - 300.0, values)
+    assert image.modality_value(0, 1, 1) == pytest.approx(3000 * 0.5 - 100.0)
+
+
+def test_zero_pixel_spacing_is_no_spacing_with_a_note(tmp_path):
+    ds = h.make_image(np.zeros((8, 8), np.uint16), modality="CR")
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.PixelSpacing = [0, 0]
+    image = decode(ref(h.write(ds, tmp_path / "cr.dcm")))
+    assert image.pixel_spacing is None
+    assert image.notes and image.notes[0].startswith("Pixel Spacing 0")
+    assert "not usable" in image.notes[0]
 
 
 def test_fractional_rescale_and_signed_pixels(tmp_path):

@@ -7,11 +7,14 @@ import pytest
 
 from medviewer.retrieval.catalog import CaseInfo
 from medviewer.retrieval.evaluate import evaluate_pool, task_labels, task_pool
+from medviewer.retrieval import ann
 from medviewer.retrieval.metrics import (
     average_precision_at_k,
     expected_random_scores,
     ndcg_at_k,
     precision_at_k,
+    score_query,
+    score_rankings,
 )
 from medviewer.retrieval.split import patient_split
 from medviewer.retrieval.errors import QueryError, UnknownTaskError
@@ -77,12 +80,56 @@ def test_ndcg_is_zero_without_relevant_candidates_and_one_for_a_perfect_ranking(
 
 
 def test_random_retrieval_expectation():
-    rng = np.random.default_rng(0)
     # Precision@k of a random ranking has expectation R/N.
-    r = expected_random_scores(20, 5, 5, 4000, rng)
-    assert r.precision == pytest.approx(5 / 20, abs=0.01)
-    # Every candidate relevant: every ranking is perfect.
-    assert expected_random_scores(7, 7, 5, 10, rng).average_precision == 1.0
+    precision, ap, ndcg = expected_random_scores(20, 5, 5)
+    assert precision == pytest.approx(5 / 20)
+    # Every candidate relevant: every ranking is perfect (P@k counts missing results as 0).
+    assert [float(v) for v in expected_random_scores(7, 7, 5)] == pytest.approx([1.0, 1.0, 1.0])
+    assert [float(v) for v in expected_random_scores(3, 3, 5)] == pytest.approx([0.6, 1.0, 1.0])
+    # Nothing relevant, or an empty pool: zero.
+    assert [float(v) for v in expected_random_scores(9, 0, 5)] == [0.0, 0.0, 0.0]
+    assert [float(v) for v in expected_random_scores(0, 0, 5)] == [0.0, 0.0, 0.0]
+    # One of two candidates relevant, k = 1: a coin toss for every metric.
+    assert [float(v) for v in expected_random_scores(2, 1, 1)] == pytest.approx([0.5, 0.5, 0.5])
+    # k = 2, N = 3, R = 1: ranks 1, 2, 3 each with probability 1/3; AP@2 = 1, 1/2, 0.
+    assert float(expected_random_scores(3, 1, 2)[1]) == pytest.approx((1 + 0.5) / 3)
+    with pytest.raises(ValueError):
+        expected_random_scores(3, 4, 5)
+
+
+@pytest.mark.parametrize("n, r, k", [(12, 4, 5), (20, 5, 5), (6, 1, 1), (3, 2, 5), (8, 6, 5), (40, 3, 10),
+                                     (5, 4, 5)])
+def test_closed_form_random_expectation_matches_a_large_monte_carlo(n, r, k):
+    # 200,000 seeded random orderings scored with the scalar formulas' vectorised twin; the
+    # Monte Carlo standard error of a mean of values in [0, 1] is below 0.0012, so 0.005 is > 4 SE.
+    pool = np.zeros(n)
+    pool[:r] = 1
+    shuffles = np.random.default_rng(n * 100 + r).permuted(np.tile(pool, (200_000, 1)), axis=1)[:, :k]
+    sampled = score_rankings(shuffles, k, np.full(len(shuffles), r))
+    exact = expected_random_scores(n, r, k)
+    for got, mc in zip(exact, sampled):
+        assert float(got) == pytest.approx(float(mc.mean()), abs=0.005)
+
+
+def test_closed_form_is_vectorised_over_queries():
+    n = np.array([12, 20, 3, 0, 40])
+    r = np.array([4, 5, 2, 0, 40])
+    together = expected_random_scores(n, r, 5)
+    for q in range(len(n)):
+        alone = expected_random_scores(int(n[q]), int(r[q]), 5)
+        assert [float(t[q]) for t in together] == pytest.approx([float(a) for a in alone])
+
+
+def test_score_rankings_equals_the_scalar_metrics_row_by_row():
+    rng = np.random.default_rng(4)
+    rel = (rng.random((300, 5)) < 0.4).astype(float)
+    rel[:3] = 0  # no hit at all
+    n_relevant = rel.sum(1).astype(int) + rng.integers(0, 4, 300)
+    n_relevant[0] = 0
+    precision, ap, ndcg = score_rankings(rel, 5, n_relevant)
+    for q in range(len(rel)):
+        s = score_query(rel[q], 5, int(n_relevant[q]))
+        assert (precision[q], ap[q], ndcg[q]) == pytest.approx((s.precision, s.average_precision, s.ndcg))
 
 
 def test_patient_split_is_the_training_recipes_split():
@@ -152,13 +199,45 @@ def test_protocol_refuses_a_split_without_both_classes():
         evaluate_pool({c.id: c for c in cases}, pool, np.zeros((0, 2)), "l2", task="Cardiomegaly")
 
 
-def test_vectorised_random_expectation_equals_the_per_ranking_metrics():
-    # The same seeded shuffles scored one by one with the scalar functions.
-    n, r, k, draws = 12, 4, 5, 50
-    pool = np.zeros(n)
-    pool[:r] = 1
-    shuffles = np.random.default_rng(9).permuted(np.tile(pool, (draws, 1)), axis=1)
-    expected = np.mean([average_precision_at_k(s, k) for s in shuffles])
-    expected_ndcg = np.mean([ndcg_at_k(s[:k], k, r) for s in shuffles])
-    got = expected_random_scores(n, r, k, draws, np.random.default_rng(9))
-    assert got.average_precision == pytest.approx(expected) and got.ndcg == pytest.approx(expected_ndcg)
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_evaluation_equals_the_query_by_query_protocol(metric):
+    # The vectorised evaluation against the protocol written out one query at a time with
+    # exact_knn (the search path), the scalar metrics and the closed-form random expectation.
+    rng = np.random.default_rng(11)
+    n = 700  # more than one block of queries and many chunks of candidates
+    patients = rng.integers(0, 260, n)
+    patients[:6] = 999  # a patient with six images
+    cases = [_case(i, f"P{int(patients[i])}", ("Emphysema",) if rng.random() < 0.5 else ("No Finding",))
+             for i in range(n)]
+    pool = task_pool(cases, "Emphysema", split="all")
+    positive = np.array(pool.positive)
+    vectors = rng.normal(size=(len(pool.case_ids), 24)) + 0.4 * positive[:, None]
+    by_id = {c.id: c for c in cases}
+    result = evaluate_pool(by_id, pool, vectors, metric, task="Emphysema", k=5, split="all")
+    x = ann.prepare_vectors(vectors, metric)
+    refs = np.array([by_id[i].patient_ref for i in pool.case_ids])
+    for q, row in enumerate(result.per_query):
+        candidates = np.flatnonzero(refs != refs[q])
+        _, ranked = ann.exact_knn(x, x[q], 5, metric, allowed=candidates)
+        relevant_pool = int((positive[candidates] == positive[q]).sum())
+        s = score_query((positive[ranked] == positive[q]).astype(int), 5, relevant_pool)
+        r = expected_random_scores(len(candidates), relevant_pool, 5)
+        assert row["results"] == [pool.case_ids[i] for i in ranked]
+        assert (row["candidates"], row["relevant_candidates"]) == (len(candidates), relevant_pool)
+        assert (row["precision"], row["ap"], row["ndcg"]) == pytest.approx(
+            (s.precision, s.average_precision, s.ndcg))
+        assert (row["random_precision"], row["random_ap"], row["random_ndcg"]) == pytest.approx(
+            tuple(float(v) for v in r))
+
+
+def test_evaluation_of_a_query_with_fewer_candidates_than_k():
+    # Six cases, one patient holding three: its queries have three candidates for k = 5.
+    cases = [_case(0, "P0", ("Emphysema",)), _case(1, "P0", ("No Finding",)), _case(2, "P0", ("Emphysema",)),
+             _case(3, "P3", ("No Finding",)), _case(4, "P4", ("Emphysema",)), _case(5, "P5", ("No Finding",))]
+    pool = task_pool(cases, "Emphysema", split="all")
+    vectors = np.random.default_rng(2).normal(size=(6, 4))
+    result = evaluate_pool({c.id: c for c in cases}, pool, vectors, "l2", task="Emphysema", k=5, split="all")
+    q0 = result.per_query[0]
+    assert q0["candidates"] == 3 and sorted(q0["results"]) == [3, 4, 5]
+    assert q0["precision"] == pytest.approx(1 / 5)  # one relevant among 3 results, k = 5
+    assert result.per_query[3]["candidates"] == 5 and len(result.per_query[3]["results"]) == 5

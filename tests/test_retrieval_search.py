@@ -199,7 +199,7 @@ def test_relevance_marks_are_stored_replaced_and_survive_reopening_and_case_remo
         svc.mark_relevance(lib, outside, outside.nearest[0], True)
 
 
-def test_real_onnx_bundle_index_is_bound_to_its_sha256(tmp_path):
+def test_real_onnx_bundle_index_is_bound_to_its_fingerprint(tmp_path):
     pytest.importorskip("onnx")
     from medviewer.inference import load_bundle
     from medviewer.inference.testing import write_toy_bundle
@@ -211,12 +211,13 @@ def test_real_onnx_bundle_index_is_bound_to_its_sha256(tmp_path):
                                          embed_dim=8, seed=1))
     library = make_library(tmp_path / "lib", FLAT_SPECS)
     report = svc.build_index(library, bundle)
-    assert report.folder.endswith(bundle.sha256) and report.metric == "cosine" and report.dim == 8
+    # Keyed on the weights and the preprocessing, not the ONNX file alone.
+    assert report.folder.endswith(bundle.fingerprint()) and report.metric == "cosine" and report.dim == 8
     searcher = svc.open_searcher(library, bundle)
     header = searcher.describe()
-    assert header["model_sha256"] == bundle.sha256 and "CPU" in header["provider"] and header["count"] == 10
+    assert header["model_sha256"] == bundle.fingerprint() and "CPU" in header["provider"] and header["count"] == 10
     result = searcher.search_case(case_id(library, "e.png"), k=5, farthest=2)
-    assert len(result.nearest) == 5 and result.model_sha256 == bundle.sha256
+    assert len(result.nearest) == 5 and result.model_sha256 == bundle.fingerprint()
     assert all(0.0 <= h.distance <= 2.0 and h.similarity == pytest.approx(1 - h.distance) for h in result.nearest)
     # Searching with the image of e.png embeds it with the model: same vector as stored, so the
     # same neighbours (e.png's patient is excluded through the context).

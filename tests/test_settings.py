@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from medviewer import paths
-from medviewer.services import settings as settings_module
 from medviewer.services.settings import (
     MAX_RECENT,
     SETTINGS_VERSION,
@@ -134,7 +133,9 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(settings_module.os, "replace", crash)
+    from medviewer import fileio
+
+    monkeypatch.setattr(fileio.os, "replace", crash)  # settings write through fileio
     with pytest.raises(OSError):
         save_settings(Settings(layout="2x2"), path)
     assert path.read_text() == before  # the old file is whole
@@ -166,3 +167,10 @@ def test_deid_defaults_are_the_de_identification_options_defaults():
     per_export = {"date_shift_days", "patient_id"}
     assert DEID_DEFAULTS == {f.name: f.default for f in fields(DeidOptions)
                              if f.name not in per_export}
+    # The registry the form and the CLI read names the same options and date policies.
+    from medviewer.deid.options import DATE_POLICIES
+    from medviewer.services.deid_choices import DATE_CHOICES, OPTION_CHOICES
+
+    assert tuple(c.policy for c in DATE_CHOICES) == DATE_POLICIES
+    assert {c.field for c in OPTION_CHOICES} == set(DEID_DEFAULTS) - {"dates"}
+    assert len({c.flag for c in OPTION_CHOICES}) == len(OPTION_CHOICES)

@@ -91,3 +91,32 @@ def test_design_read_package_merge_and_report(indexed_library, tmp_path, capsys,
     text = dialog.browser.toPlainText()
     assert "Fleiss" in text and "bob" in text and "ann" in text
 
+
+
+def test_design_keeps_cases_outside_the_models_domain_out(indexed_library, tmp_path):
+    import shutil
+
+    from medviewer.inference.bundle import load_bundle
+    from medviewer.services.reader_study import design_study, model_domain_check
+    from medviewer.store import Library
+    from medviewer.study.design import StudyDesignError
+
+    bundle = tmp_path / "radiographs-only"
+    shutil.copytree(DEMO_BUNDLE, bundle)
+    meta = json.loads((bundle / "metadata.json").read_text())
+    meta["domain"] = {"modalities": ["DX", "CR"], "description": "chest radiographs"}
+    (bundle / "metadata.json").write_text(json.dumps(meta))
+    model = load_bundle(bundle)
+    with Library(indexed_library) as lib:
+        cases = lib.cases()
+        ct = {c.id for c in cases if c.modality == "CT"}
+        assert ct and "CT" in model_domain_check(model)(next(c for c in cases if c.id in ct))
+        summary = design_study(lib, model, "in-domain", queries=4, seed=1)
+        used = {r[0] for r in lib.conn.execute(
+            "SELECT case_ref FROM study_queries WHERE study_ref = ? UNION SELECT c.case_ref FROM "
+            "study_candidates c JOIN study_queries q ON q.id = c.query_ref WHERE q.study_ref = ?",
+            (summary.id, summary.id))}
+        assert len(used) >= 4 + 10 and not used & ct
+        # A CT query asked for explicitly is refused, with the reason in words.
+        with pytest.raises(StudyDesignError, match="outside the model's domain"):
+            design_study(lib, model, "ct query", case_ids=[min(ct)])

@@ -148,6 +148,14 @@ def test_package_round_trip_merges_and_detects_conflicts(study, tmp_path):
     # Blinded on the reader's machine: no closest flags, ranks or distances at all.
     assert remote.execute("SELECT MAX(model_closest), MAX(rank), MAX(distance) FROM "
                           "study_candidates").fetchone() == (0, 0, 0)
+    # The practice query works on the reader's machine too, from the package's images.
+    from medviewer.study.practice import practice_view
+
+    remote_study = remote.execute("SELECT id FROM reader_studies").fetchone()[0]
+    practice = practice_view(remote, remote_study, ReadingSession(remote, remote_study,
+                                                                 "carol").seed)
+    assert practice is not None
+    assert package_image(package, practice.candidates[0][1]).frames[0].size
     session = ReadingSession(remote, summary.id, "carol")
     first_case = session.queries[0].candidates[0][1]
     assert package_image(package, first_case).frames.shape[0] == 1
@@ -208,3 +216,74 @@ def test_kill_mid_session_loses_no_acknowledged_pick(study, tmp_path):
     for query_id, candidate in acknowledged:
         assert candidate in session.response(query_id).picked
     assert session.first_unanswered() == 3  # resumes at the first unanswered query
+
+
+def test_design_refuses_another_image_of_the_querys_patient_and_out_of_domain_cases(library):
+    with Library(library) as lib:
+        cases = lib.cases()
+        query = cases[0]
+        sibling = next(c for c in cases if c.patient_id == query.patient_id and c.id != query.id)
+        honest = brute_force_neighbours(lib)
+
+        def leaky(case_id):
+            near, far = honest(case_id)
+            return [(sibling.id, 0.0)] + near[1:], far
+
+        with pytest.raises(StudyDesignError, match="other images of the query's patient"):
+            create_study(lib, "leak", [query], leaky, seed=1, bundle_sha256="",
+                         index_version="")
+        outside = {honest(query.id)[1][0][0]}
+
+        def check(case):
+            return "not a chest radiograph" if case.id in outside else ""
+
+        with pytest.raises(StudyDesignError, match="candidate case .* outside the model's domain"):
+            create_study(lib, "domain", [query], honest, seed=1, bundle_sha256="",
+                         index_version="", domain_check=check)
+        summary = create_study(lib, "fine", [query], honest, seed=1, bundle_sha256="",
+                               index_version="", domain_check=lambda case: "")
+    assert summary.queries == 1
+
+
+def test_practice_query_uses_no_query_image_and_stores_nothing(study):
+    from medviewer.study.practice import PRACTICE_QUERY_ID, practice_view
+
+    library, summary = study
+    conn = open_study_db(library)
+    session = ReadingSession(conn, summary.id, "pat")
+    view = practice_view(conn, summary.id, session.seed)
+    queries = {v.case_id for v in session.queries}
+    assert view.query_id == PRACTICE_QUERY_ID and len(view.candidates) == 10
+    shown = {view.case_id} | {case for _c, case in view.candidates}
+    assert len(shown) == 11 and not shown & queries
+    assert all(c < 0 for c, _case in view.candidates)  # never a real candidate id
+    assert practice_view(conn, summary.id, session.seed) == view  # the reader's, seeded
+
+
+def test_reader_summary_has_time_per_query(study, tmp_path):
+    from medviewer.study.tidy import reader_summary, write_reader_summary_csv
+
+    library, summary = study
+    conn = open_study_db(library)
+    for reader, skip in (("ana", False), ("ben", True)):
+        session = ReadingSession(conn, summary.id, reader)
+        for view in session.queries[:2]:
+            session.start_timer(view.query_id)
+            if skip:
+                session.skip(view.query_id, "image quality")
+                continue
+            for candidate, _case in view.candidates[:5]:
+                session.toggle_pick(view.query_id, candidate)
+            session.finish(view.query_id)
+    rows = {r["reader"]: r for r in reader_summary(conn, summary.id)}
+    assert (rows["ana"]["answered"], rows["ana"]["skipped"]) == (2, 0)
+    assert (rows["ben"]["answered"], rows["ben"]["skipped"]) == (0, 2)
+    seconds = [float(r[0]) for r in conn.execute(
+        "SELECT s.seconds FROM study_responses s JOIN study_readers r ON r.id = s.reader_ref "
+        "WHERE r.name = 'ana'")]
+    assert rows["ana"]["total_seconds"] == pytest.approx(sum(seconds))
+    out = tmp_path / "summary.csv"
+    assert write_reader_summary_csv(list(rows.values()), out) == 2
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:4] == ["reader", "queries", "answered", "skipped"]
+    assert "median_seconds" in header

@@ -32,6 +32,7 @@ from test_deid_identity_scan import (
 from test_teaching_store import _Result
 
 from medviewer.dicom.pixels import decode
+from medviewer.reports import ReportStore
 from medviewer.dicom.sources import FileRef
 from medviewer.display.render import render_frame
 from medviewer.display.windowing import Window
@@ -70,6 +71,11 @@ def package(tmp_path_factory):
                                "Short of breath.",
                        findings="Enlarged cardiac silhouette", diagnosis="Cardiomegaly")
     teaching.tag_cases(library, [query.id], ["heart"])
+    date = f"{ds.StudyDate[6:]}/{ds.StudyDate[4:6]}/{ds.StudyDate[:4]}"
+    ReportStore(library).attach(
+        "case", query.id, f"Patient: {family.title()}  MRN: {query.patient_id}\n"
+        f"FINDINGS: Right lower lobe consolidation.\nDictated by Dr {family.title()} on {date}.",
+        "typed")
     out = root / "pkg"
     result = teaching.export(library, "Chest teaching", out)
     library.close()
@@ -88,6 +94,15 @@ def test_package_contains_no_identifying_value(package):
     assert _leaks(package["out"], identity) == []
     assert any("identifying values removed from the note" in w
                for w in package["result"].warnings)
+
+
+def test_the_report_goes_with_the_answer_without_its_identity(package):
+    pages = sorted((package["out"] / "cases").glob("case-*.html"))
+    html = "".join(p.read_text(encoding="utf-8") for p in pages)
+    assert "Right lower lobe consolidation." in html
+    assert html.index("Show the answer") < html.index("Right lower lobe consolidation.")
+    assert "Dictated by [name] on [date]" in html
+    assert any("report" in w for w in package["result"].warnings)
 
 
 def _path(location):

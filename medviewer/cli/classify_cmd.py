@@ -45,17 +45,28 @@ def run(args) -> int:
     from medviewer.errors import ImageReadError, MedViewerError
     from medviewer.inference import ModelRunner, load_bundle
 
+    from medviewer.inference.applicability import assess, image_facts
+    from medviewer.inference.postprocess import task_outputs
+
     bundle = load_bundle(args.bundle)
     runner = ModelRunner(bundle, args.provider, batch_size=args.batch_size,
                          variant=None if args.variant == "fp32" else args.variant)
-    names, images, skipped = [], [], []
+    names, images, facts, skipped = [], [], [], []
     for ref in iter_files(args.paths):
         try:
+            facts.append(image_facts(ref))
             images.append(load_display_image(ref))
             names.append(ref.display)
         except ImageReadError as exc:
+            if len(facts) > len(images):
+                facts.pop()
             skipped.append({"path": ref.display, "reason": exc.reason, "detail": exc.message})
-    results = runner.classify(images) if images else []
+    wanted = ("logits", "embedding") if bundle.outputs.get("embedding") else ("logits",)
+    raw = runner.run(images, wanted) if images else {}
+    results = ([{label: float(v) for label, v in zip(bundle.labels, row)}
+                for row in task_outputs(raw["logits"], bundle.task)] if images else [])
+    checks = [assess(bundle, f, raw["embedding"][i:i + 1] if "embedding" in raw else None)
+              for i, f in enumerate(facts)]
     payload = {
         "bundle": str(bundle.path),
         "model": bundle.name,
@@ -64,13 +75,15 @@ def run(args) -> int:
         "labels": bundle.labels,
         "provider": runner.provider,
         "provider_message": runner.provider_report().message,
-        "results": [{"path": n, "probabilities": r} for n, r in zip(names, results)],
+        "results": [{"path": n, **c.to_dict(), "probabilities": r}
+                    for n, r, c in zip(names, results, checks)],
         "skipped": skipped,
     }
     kind = "value" if bundle.task == "regression" else "probability"
     lines = [f"{bundle.name} ({runner.provider_report().message}); {kind} per label"]
-    for name, row in zip(names, results):
+    for name, row, check in zip(names, results, checks):
         lines.append(name)
+        lines.append(f"    {check.summary()}")
         lines.extend(f"    {label:<24} {value:8.4f}" for label, value in row.items())
     lines.extend(f"skipped {s['path']}: {s['reason']}" for s in skipped)
     emit(args.json, payload, "\n".join(lines))

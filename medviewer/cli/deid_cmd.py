@@ -30,25 +30,14 @@ def register(subparsers) -> None:
 
 def add_deid_options(parser) -> None:
     """Add the de-identification option flags (shared with ``teach export``)."""
-    parser.add_argument("--dates", choices=("remove", "shift", "keep"), default="remove",
-                        help="remove dates (default), shift them by whole days (Modified "
-                        "Dates option) or keep them (Full Dates option)")
+    from medviewer.services.deid_choices import DATE_CHOICES, DATES_HELP, OPTION_CHOICES
+
+    parser.add_argument("--dates", choices=[c.policy for c in DATE_CHOICES], default="remove",
+                        help=DATES_HELP)
     parser.add_argument("--shift-days", type=int, metavar="N",
                         help="days to add with --dates shift (default: a secret negative shift)")
-    parser.add_argument("--retain-device", action="store_true",
-                        help="keep station names, serial numbers (Retain Device Identity)")
-    parser.add_argument("--retain-institution", action="store_true",
-                        help="keep institution name and address (Retain Institution Identity)")
-    parser.add_argument("--retain-patient-characteristics", action="store_true",
-                        help="keep age, sex, size, weight (Retain Patient Characteristics)")
-    parser.add_argument("--clean-descriptors", action="store_true",
-                        help="keep descriptions after removing names, IDs and dates from them")
-    parser.add_argument("--clean-structured-content", action="store_true",
-                        help="keep SR content, de-identified recursively")
-    parser.add_argument("--retain-uids", action="store_true",
-                        help="keep the original UIDs (off by default)")
-    parser.add_argument("--retain-safe-private", action="store_true",
-                        help="keep private attributes listed as safe in PS3.15 E.3.10")
+    for choice in OPTION_CHOICES:
+        parser.add_argument(choice.flag, dest=choice.field, action="store_true", help=choice.help)
     parser.add_argument("--patient-id", metavar="ID",
                         help="replacement Patient ID and Name (default: a keyed pseudonym)")
 
@@ -56,16 +45,11 @@ def add_deid_options(parser) -> None:
 def options_from(args):
     """Return the :class:`~medviewer.deid.DeidOptions` the parsed flags ask for."""
     from medviewer.deid import DeidOptions
+    from medviewer.services.deid_choices import OPTION_CHOICES
 
-    return DeidOptions(
-        dates=args.dates, date_shift_days=args.shift_days,
-        retain_device_identity=args.retain_device,
-        retain_institution_identity=args.retain_institution,
-        retain_patient_characteristics=args.retain_patient_characteristics,
-        clean_descriptors=args.clean_descriptors,
-        clean_structured_content=args.clean_structured_content,
-        retain_uids=args.retain_uids, retain_safe_private=args.retain_safe_private,
-        patient_id=args.patient_id)
+    return DeidOptions(dates=args.dates, date_shift_days=args.shift_days,
+                       patient_id=args.patient_id,
+                       **{c.field: getattr(args, c.field) for c in OPTION_CHOICES})
 
 
 def run(args) -> int:

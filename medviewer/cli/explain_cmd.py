@@ -12,12 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from medviewer.cli.output import emit
+from medviewer.explain.maps import METHODS, SINGLE_IMAGE_METHODS
 
-METHOD_CHOICES = ["rollout", "attention", "occlusion", "similarity"]
+METHOD_CHOICES = list(METHODS)
+# The trust checks run by default; Grad-CAM is asked for by name (older bundles lack its graph).
+DEFAULT_CHECK_METHODS = ("rollout", "attention", "occlusion")
 
 
 def _add_map_options(parser) -> None:
-    parser.add_argument("--label", help="occlusion: the label explained (default: the top-scoring one)")
+    parser.add_argument("--label", help="occlusion, gradcam: the label explained (default: the top-scoring one)")
+    parser.add_argument("--fallback-occlusion", action="store_true",
+                        help="gradcam on a bundle without the gradient graph: compute occlusion and say so "
+                             "(default: exit 2 with the reason)")
     parser.add_argument("--fusion", choices=["mean", "max", "min"], default="mean",
                         help="rollout: head fusion (default mean)")
     parser.add_argument("--discard", type=float, default=0.0, metavar="R",
@@ -30,7 +36,8 @@ def _add_map_options(parser) -> None:
                         help="occlusion: fill the window with the training mean grey (default) or "
                              "a blurred copy of itself")
     parser.add_argument("--provider", default="auto", help="auto (default), cpu, cuda, ...")
-    parser.add_argument("--frame", type=int, default=0, help="frame of a multi-frame image")
+    parser.add_argument("--frame", type=int, default=None,
+                        help="frame of a multi-frame image (required when the image has several)")
     parser.add_argument("--json", action="store_true")
 
 
@@ -65,10 +72,12 @@ def register(subparsers) -> None:
                     "map inside the lesion masks of a synthetic dataset against random maps.")
     c.add_argument("bundle", metavar="BUNDLE", help="model bundle folder")
     c.add_argument("images", nargs="*", metavar="IMAGE", help="DICOM, PNG or JPEG files")
-    c.add_argument("--method", action="append", choices=METHOD_CHOICES[:3],
-                   help="method to check (repeatable; default: rollout, attention and occlusion)")
-    c.add_argument("--scope", choices=["all", "head"], default="all",
-                   help="randomise all weights (default) or only the classification head")
+    c.add_argument("--method", action="append", choices=list(SINGLE_IMAGE_METHODS),
+                   help="method to check (repeatable; default: "
+                        f"{', '.join(DEFAULT_CHECK_METHODS)})")
+    c.add_argument("--scope", choices=["all", "head", "cascade"], default="all",
+                   help="randomise all weights (default), only the classification head, or cascade: "
+                        "block by block from the top (head, last block, ..., all)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     c.add_argument("--no-faithfulness", action="store_true", help="skip deletion/insertion")
     c.add_argument("--dataset", metavar="DIR",
@@ -83,7 +92,7 @@ def _request(args, method: str):
 
     return ExplainRequest(method, fusion=args.fusion, discard_ratio=args.discard, block=args.block,
                           head=args.head, label=args.label, window=args.window, stride=args.stride,
-                          fill=args.fill)
+                          fill=args.fill, fallback=bool(getattr(args, "fallback_occlusion", False)))
 
 
 def _other_path(out: Path, given: str | None) -> Path:
@@ -100,8 +109,15 @@ def run_explain(args) -> int:
         raise MedViewerError(f"--out must end in .png or .npy, not '{out.suffix}'", path=out)
     if args.method == "similarity" and not args.other:
         raise MedViewerError("--method similarity compares two images", hint="add --other IMAGE")
+    from medviewer.inference.applicability import assess, image_facts
+
     explainer = open_explainer(args.bundle, provider=args.provider)
+    facts = image_facts(args.image)
     image = display_image(args.image, args.frame)
+    if args.label is not None and args.label not in explainer.labels:
+        raise MedViewerError(f"unknown label {args.label!r}", path=args.bundle,
+                             hint=f"the model's labels are {', '.join(explainer.labels)}")
+    applicability = assess(explainer.bundle, facts, explainer.outputs(image, ("embedding",)).embedding)
     try:
         request = _request(args, args.method)
         if args.method == "similarity":
@@ -114,11 +130,12 @@ def run_explain(args) -> int:
             explanation = explainer.explain(image, request)
     except ValueError as exc:  # a parameter out of range: say which, as a usage error
         raise MedViewerError(str(exc), hint="see `medviewer explain --help`") from exc
-    save_map(explanation, image, out, opacity=args.opacity, threshold=args.threshold)
+    notes = () if applicability.applicable and not applicability.unusual else (applicability.summary(),)
+    save_map(explanation, image, out, opacity=args.opacity, threshold=args.threshold, notes=notes)
     payload = {"bundle": str(explainer.bundle.path), "image": args.image, "out": str(out),
-               "provider": explainer.runner.provider, **explanation.to_dict()}
+               "provider": explainer.runner.provider, **applicability.to_dict(), **explanation.to_dict()}
     payload.pop("best_match", None)
-    lines = [f"{explanation.title}: wrote {out} ({explanation.image_map.shape[1]}x"
+    lines = [applicability.summary(), f"{explanation.title}: wrote {out} ({explanation.image_map.shape[1]}x"
              f"{explanation.image_map.shape[0]} px, {explanation.seconds * 1000:.0f} ms on "
              f"{explainer.runner.provider})"]
     if args.method == "similarity":
@@ -129,6 +146,8 @@ def run_explain(args) -> int:
         lines.append(f"label {explanation.label}, logit {explanation.score:.3f}")
     if "note" in explanation.extra:
         lines.append(explanation.extra["note"])
+    if "fallback" in explanation.extra:
+        lines.append(explanation.extra["fallback"])
     if args.faithfulness:
         curves = explainer.faithfulness(image, explanation)
         payload["faithfulness"] = curves.to_dict()
@@ -153,13 +172,13 @@ def verdict(rho: float) -> str:
 def run_check(args) -> int:
     """Run the randomisation check and deletion/insertion on images; lesion figures on a dataset."""
     from medviewer.errors import MedViewerError
-    from medviewer.services.explain import (display_image, lesion_figures, open_explainer,
-                                            randomisation_check)
+    from medviewer.services.explain import (cascading_randomisation, display_image, lesion_figures,
+                                            open_explainer, randomisation_check)
 
     if not args.images and not args.dataset:
         raise MedViewerError("nothing to check", hint="give IMAGE files, or --dataset DIR")
     explainer = open_explainer(args.bundle, provider=args.provider)
-    methods = args.method or ["rollout", "attention", "occlusion"]
+    methods = args.method or list(DEFAULT_CHECK_METHODS)
     payload: dict = {"bundle": str(explainer.bundle.path), "model_sha256": explainer.bundle.sha256}
     lines = [f"{explainer.bundle.name} on {explainer.runner.provider}"]
     if args.images:
@@ -167,11 +186,19 @@ def run_check(args) -> int:
         payload["randomisation"], payload["faithfulness"] = [], []
         for method in methods:
             request = _request(args, method)
-            result = randomisation_check(explainer, images, request, scope=args.scope, seed=args.seed)
-            entry = {**result.to_dict(), "verdict": verdict(result.mean_spearman)}
-            payload["randomisation"].append(entry)
-            lines.append(f"{result.method}: randomised ({args.scope}) vs trained: Spearman "
-                         f"{result.mean_spearman:.2f}, SSIM {result.mean_ssim:.2f} -> {entry['verdict']}")
+            if args.scope == "cascade":
+                steps = cascading_randomisation(explainer, images, request, seed=args.seed)
+                payload["randomisation"].append({"method": steps[0].method, "cascade": [
+                    {**r.to_dict(), "verdict": verdict(r.mean_spearman)} for r in steps]})
+                lines.append(f"{steps[0].method}: cascading randomisation (Spearman / SSIM vs trained)")
+                lines.extend(f"    {r.scope:12} {r.mean_spearman:5.2f} / {r.mean_ssim:5.2f}  {verdict(r.mean_spearman)}"
+                             for r in steps)
+            else:
+                result = randomisation_check(explainer, images, request, scope=args.scope, seed=args.seed)
+                entry = {**result.to_dict(), "verdict": verdict(result.mean_spearman)}
+                payload["randomisation"].append(entry)
+                lines.append(f"{result.method}: randomised ({args.scope}) vs trained: Spearman "
+                             f"{result.mean_spearman:.2f}, SSIM {result.mean_ssim:.2f} -> {entry['verdict']}")
             if args.no_faithfulness:
                 continue
             for path, image in zip(args.images, images):

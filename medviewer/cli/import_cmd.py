@@ -40,8 +40,15 @@ def run(args) -> int:
         lines.append(f"Labels applied to {report.labelled_cases} cases.")
     for name, warnings in report.warnings.items():
         lines.extend(f"  warning: {name}: {w}" for w in warnings)
+    # Obvious non-images (notes, tables) are counted in one line; --json lists each.
+    not_images = [s for s in report.skipped if s.reason == "not an image"
+                  and not s.path.lower().endswith(".gz")]
     for skip in report.skipped:
-        lines.append(f"  skipped: {skip.path}: {skip.reason}: {skip.detail}")
+        if skip not in not_images or len(not_images) <= 3:
+            lines.append(f"  skipped: {skip.path}: {skip.reason}: {skip.detail}")
+    if len(not_images) > 3:
+        lines.append(f"  skipped: {len(not_images)} files that are not images by their name "
+                     "(.txt, .json, ...); --json lists them")
     emit(args.json, payload, "\n".join(lines))
     sys.stdout.flush()
     return 0

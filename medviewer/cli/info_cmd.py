@@ -24,7 +24,10 @@ def run(args) -> int:
 
     groups = defaultdict(list)
     skipped = []
-    for ref in iter_files(args.paths):
+    def listed_skip(name: str, reason: str, detail: str) -> None:
+        skipped.append({"path": name, "reason": reason, "detail": detail})
+
+    for ref in iter_files(args.paths, on_skip=listed_skip):
         try:
             header = scan(ref)
         except ImageReadError as exc:

@@ -30,11 +30,13 @@ COMMAND_MODULES = [
     "medviewer.cli.classify_cmd",
     "medviewer.cli.index_cmd",
     "medviewer.cli.search_cmd",
+    "medviewer.cli.report_cmd",
     "medviewer.cli.eval_cmd",
     "medviewer.cli.explain_cmd",
     "medviewer.cli.study_cmd",
     "medviewer.cli.deid_cmd",
     "medviewer.cli.teach_cmd",
+    "medviewer.cli.measurements_cmd",
     "medviewer.cli.pacs_cmd",
     "medviewer.cli.smoke_cmd",
 ]

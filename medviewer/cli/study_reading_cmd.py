@@ -102,6 +102,8 @@ def add_picks_parser(sub):
     parser.add_argument("study", help="study name or id")
     parser.add_argument("--library", required=True)
     parser.add_argument("--out", required=True, metavar="FILE.csv")
+    parser.add_argument("--summary", metavar="FILE.csv",
+                        help="also write the per-reader summary (queries done, time per query)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run_picks)
     return parser
@@ -110,12 +112,18 @@ def add_picks_parser(sub):
 def run_picks(args) -> int:
     """Write the tidy CSV."""
     from medviewer.study.session import open_study_db
-    from medviewer.study.tidy import write_tidy_csv
+    from medviewer.study.tidy import reader_summary, write_reader_summary_csv, write_tidy_csv
 
     study_id = _study_id(args.library, args.study)
     conn = open_study_db(args.library)
     rows = write_tidy_csv(conn, study_id, args.out)
-    emit(args.json, {"out": args.out, "rows": rows}, f"wrote {rows} rows to {args.out}")
+    data, text = {"out": args.out, "rows": rows}, f"wrote {rows} rows to {args.out}"
+    if args.summary:
+        summary = reader_summary(conn, study_id)
+        write_reader_summary_csv(summary, args.summary)
+        data["summary"] = summary
+        text += f"; {len(summary)} readers summarised in {args.summary}"
+    emit(args.json, data, text)
     return 0
 
 

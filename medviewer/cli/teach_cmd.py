@@ -71,6 +71,9 @@ def register(subparsers) -> None:
     p.add_argument("--trainee", required=True)
     p = add("quiz-next", "show the next question (history only)", _quiz_next)
     p.add_argument("session", type=int)
+    p.add_argument("--images", metavar="DIR",
+                   help="write the question's images here as question-N-K.png (default: a "
+                   "new temporary folder); the quiz never shows where an image is stored")
     p = add("quiz-answer", "answer a question; the diagnosis is shown after", _quiz_answer)
     p.add_argument("session", type=int)
     p.add_argument("case", type=int)
@@ -81,6 +84,8 @@ def register(subparsers) -> None:
     p.add_argument("grade", choices=("correct", "wrong"))
     p = add("quiz-results", "show a quiz's score", _quiz_results)
     p.add_argument("session", type=int)
+    p = add("quiz-scores", "show every learner's score on a collection", _quiz_scores)
+    p.add_argument("collection")
 
 
 def _vars(obj) -> dict:
@@ -240,9 +245,17 @@ def _quiz_next(args) -> int:
     if q is None:
         emit(args.json, None, "All questions are answered.")
         return 0
-    images = ", ".join(k.location for k in q.key_images)
-    emit(args.json, _vars(q), f"Question {q.number} of {q.total}: case {q.case_id}\n"
-         f"History: {q.history or '(none)'}\nImages: {images}")
+    import tempfile
+
+    from medviewer.services.teaching_images import write_question_images
+
+    folder = args.images or tempfile.mkdtemp(prefix=f"medviewer-quiz-{q.session_id}-")
+    paths = write_question_images(q.key_images, folder, q.number)
+    # The library path of an image can hold the patient's MRN or name: never print it.
+    data = {"session_id": q.session_id, "case_id": q.case_id, "number": q.number,
+            "total": q.total, "history": q.history, "images": [str(p) for p in paths]}
+    emit(args.json, data, f"Question {q.number} of {q.total} (answer with case {q.case_id})\n"
+         f"History: {q.history or '(none)'}\nImages: {', '.join(map(str, paths))}")
     return 0
 
 
@@ -274,4 +287,14 @@ def _quiz_results(args) -> int:
     r = teaching.quiz_results(args.library, args.session)
     emit(args.json, r.as_dict(), f"{r.trainee}: {r.answered}/{r.questions} answered, "
          f"{r.correct} correct of {r.graded} graded, {r.matched} matched the diagnosis.")
+    return 0
+
+
+def _quiz_scores(args) -> int:
+    from medviewer.services import teaching
+
+    rows = teaching.learner_scores(args.library, args.collection)
+    text = "\n".join(f"{r['trainee']}: {r['correct']} correct of {r['graded']} graded, "
+                     f"{r['answered']} answered in {r['sessions']} session(s)" for r in rows)
+    emit(args.json, rows, text or "Nobody has taken this quiz yet.")
     return 0

@@ -7,10 +7,11 @@ secret), never by path: file and folder names often carry patient IDs.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from medviewer.fileio import atomic_write_json
 
 # Actions as the audit words them.
 REMOVED, EMPTIED, DUMMY, UID_REPLACED, SHIFTED, CLEANED, KEPT, ADDED = (
@@ -103,9 +104,7 @@ class ExportAudit:
         """Write the audit as JSON; return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=1), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_json(path, self.as_dict(), indent=1)
         return path
 
 

@@ -59,6 +59,7 @@ from medviewer.deid.options import (
     RETAIN_SAFE_PRIVATE,
     RETAIN_UIDS,
 )
+from medviewer.deid.pixel_text import clean_pixel_text
 from medviewer.deid.private import is_safe_private
 from medviewer.deid.session import DeidSession
 from medviewer.deid.table import Rule, repeating_group, rule_for
@@ -118,8 +119,9 @@ def deidentify_dataset(ds: Dataset, session: DeidSession,
     Parameters
     ----------
     ds : pydicom.dataset.Dataset
-        A complete dataset (with its file meta, if read from a file).  Pixel data is
-        not touched: see :mod:`medviewer.deid.burned_in` for burned-in text.
+        A complete dataset (with its file meta, if read from a file).  Pixel values are
+        not touched (see :mod:`medviewer.deid.burned_in` for burned-in text), but text
+        segments in compressed frames are removed (:mod:`medviewer.deid.pixel_text`).
     session : DeidSession
         The export's keyed mappings; use one session for every file of an export so
         UIDs and pseudonyms agree between files.
@@ -142,7 +144,12 @@ def deidentify_dataset(ds: Dataset, session: DeidSession,
     audit.sop_class = sop_class
     enhanced = "Enhanced" in UID_dictionary.get(sop_class, ("",))[0]
     ctx = _Context(session, audit, cleaner, pseudonym, enhanced)
+    # Compressed frames may carry text (JPEG COM/APPn); clean them first, or refuse the file.
+    removed = clean_pixel_text(ds)
     _process(ds, ctx, "")
+    if removed:
+        ctx.audit.add(ds["PixelData"].tag, "PixelData", A.CLEANED,
+                      f"E.1.1: {removed} text segment(s) removed from compressed frames")
     _record_method(ds, ctx)
     _replace_file_meta(ds, ctx)
     return audit
@@ -314,20 +321,33 @@ def _unlisted(ds: Dataset, elem: DataElement, path: str, ctx: _Context) -> None:
         else:
             elem.value = _map_uids(elem.value, ctx)
             ctx.audit.add(tag, path, A.UID_REPLACED, "safety net UI")
+    elif tag.group == 0x0010 and not _in_dictionary(tag):
+        # An attribute of the Patient group that no dictionary knows may hold anything
+        # about the patient: E.1.1 asks that nothing identifying survive.
+        del ds[tag]
+        ctx.audit.add(tag, path, A.REMOVED, "unknown attribute in the Patient group")
     else:
         ctx.audit.add(tag, path, A.KEPT, "not in Table E.1-1")
+
+
+def _in_dictionary(tag) -> bool:
+    from pydicom.datadict import dictionary_has_tag
+
+    return dictionary_has_tag(tag)
 
 
 def _private(ds: Dataset, elem: DataElement, path: str, ctx: _Context) -> None:
     tag = elem.tag
     creator_tag = (tag.group << 16) | (tag.element >> 8)
     creator = ds[creator_tag].value if creator_tag in ds else None
-    label = f"{path}[{creator}]" if creator else path
     if ctx.options.retain_safe_private and is_safe_private(creator, tag.group, tag.element):
+        # The creator matched our own safe list, so naming it quotes the list, not the file.
+        label = f"{path}[{str(creator).strip()}]"
         ctx.audit.add(tag, label, A.KEPT, f"option {RETAIN_SAFE_PRIVATE[0]} safe private")
         return
     del ds[tag]
-    ctx.audit.add(tag, label, A.REMOVED, "E.1-1 X private")
+    # The audit holds no original values: a removed block's creator string is one.
+    ctx.audit.add(tag, path, A.REMOVED, "E.1-1 X private")
 
 
 def _recurse(elem: DataElement, path: str, ctx: _Context) -> None:

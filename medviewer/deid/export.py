@@ -13,6 +13,7 @@ progress and stops the export between files.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import warnings
@@ -30,6 +31,7 @@ from medviewer.deid.options import DeidOptions
 from medviewer.deid.session import DeidSession
 from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef, iter_files
 from medviewer.errors import TaskCancelled
+from medviewer.fileio import atomic_write_bytes
 from medviewer.tasks import TaskState, ensure_state
 
 AUDIT_NAME = "deid_audit.json"
@@ -188,9 +190,9 @@ class Exporter:
         out = (self.out_dir / _safe(str(ds.PatientID)) / _safe(str(ds.StudyInstanceUID)) /
                _safe(str(ds.SeriesInstanceUID)) / f"{_safe(str(ds.SOPInstanceUID))}.dcm")
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        ds.save_as(tmp, enforce_file_format=True)
-        tmp.replace(out)
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        atomic_write_bytes(out, buffer.getvalue())
         audit.output = out.relative_to(self.out_dir).as_posix()
         self.audit.files.append(audit)
         written = WrittenFile(
@@ -201,6 +203,11 @@ class Exporter:
             regions=len(regions))
         self.report.written.append(written)
         return written
+
+    def skip_listed(self, name: str, reason: str, detail: str) -> None:
+        """Record an input that listing did not hand over (a link, an unsafe member, ...)."""
+        self.report.skipped.append(SkippedInput(name, reason, detail))
+        self.audit.skipped.append({"input_ref": self.session.reference(name), "reason": reason})
 
     def _skip(self, ref: FileRef, reason: str, detail: str) -> None:
         self.report.skipped.append(SkippedInput(ref.display, reason, detail))
@@ -251,7 +258,7 @@ def deidentify_files(inputs: Iterable[str | os.PathLike], out_dir: str | os.Path
     regions = dict(regions or {})
     exporter = Exporter(out_dir, options, secret=secret, burned_in=burned_in)
     state.set_progress(0.0, "Listing files")
-    refs = list(iter_files([os.fspath(p) for p in inputs]))
+    refs = list(iter_files([os.fspath(p) for p in inputs], on_skip=exporter.skip_listed))
     by_uid = {k: v for k, v in regions.items() if _UID.match(k)}
     try:
         for done, ref in enumerate(refs):

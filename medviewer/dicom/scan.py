@@ -10,10 +10,13 @@ PNG and JPEG radiographs are scanned with Pillow's lazy open.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass, field
 
+from medviewer.dicom.content import sample_hash
+from medviewer.dicom.header_values import HeaderValues
 from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef
 from medviewer.errors import (
     ImageReadError,
@@ -73,6 +76,7 @@ class InstanceHeader:
     image_position: tuple[float, float, float] | None = None
     image_orientation: tuple[float, ...] | None = None
     burned_in_annotation: str = ""
+    content_hash: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -93,9 +97,9 @@ def scan(ref: FileRef) -> InstanceHeader:
     NotDicomError, TruncatedFileError, NoPixelDataError, UnsupportedTransferSyntaxError,
     ImageReadError
     """
-    if ref.suffix in RASTER_SUFFIXES:
-        return _scan_raster(ref)
-    return _scan_dicom(ref)
+    header = _scan_raster(ref) if ref.suffix in RASTER_SUFFIXES else _scan_dicom(ref)
+    # Taken here, with the file just read, so a later rewrite in place can be noticed.
+    return dataclasses.replace(header, content_hash=sample_hash(ref))
 
 
 def _scan_raster(ref: FileRef) -> InstanceHeader:
@@ -231,7 +235,8 @@ def _scan_dicom(ref: FileRef) -> InstanceHeader:
 
 
 def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
-    sop_class = str(ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
+    v = HeaderValues(ds)  # each value read once, the simple forms without Dataset.get
+    sop_class = str(v.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
     if sop_class in NON_IMAGE_SOP_CLASSES:
         raise NoPixelDataError(NON_IMAGE_SOP_CLASSES[sop_class], path=ref.display)
     pixel = _pixel_element(ds)
@@ -239,10 +244,10 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         raise TruncatedFileError("the file ends inside its header", path=ref.display,
                                  hint="the file was cut short; copy it again from its source")
     if pixel is None:
-        kind = str(ds.get("Modality", "") or "").strip()
+        kind = str(v.get("Modality", "") or "").strip()
         what = f"a {kind} object without an image" if kind else "not an image object"
         raise NoPixelDataError(f"no pixel data ({what})", path=ref.display)
-    rows, columns = _int(ds.get("Rows"), 0), _int(ds.get("Columns"), 0)
+    rows, columns = _int(v.get("Rows"), 0), _int(v.get("Columns"), 0)
     if not rows or not columns:
         raise ImageReadError("(0028,0010) Rows or (0028,0011) Columns is missing",
                              path=ref.display, hint="the header is incomplete; the image "
@@ -254,13 +259,13 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
 
         ts = ImplicitVRLittleEndian
     _check_transfer_syntax(ref, ts)
-    frames = _int(ds.get("NumberOfFrames"), 1) or 1
-    samples = _int(ds.get("SamplesPerPixel"), 1) or 1
-    bits = _int(ds.get("BitsAllocated"), 0) or 0
+    frames = _int(v.get("NumberOfFrames"), 1) or 1
+    samples = _int(v.get("SamplesPerPixel"), 1) or 1
+    bits = _int(v.get("BitsAllocated"), 0) or 0
     length = getattr(pixel, "length", None)
     tell = getattr(pixel, "value_tell", None)
     if not ts.is_encapsulated and bits:
-        stored = 2 if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
+        stored = 2 if str(v.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
             else samples
         expected = (rows * columns * frames * stored * bits + 7) // 8
         if length is not None and length != 0xFFFFFFFF and length < expected:
@@ -275,11 +280,11 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
             path=ref.display, hint="the file was cut short; copy it again from its source")
 
     def text(keyword: str) -> str:
-        value = ds.get(keyword, "")
+        value = v.get(keyword, "")
         return "" if value is None else str(value).strip()
 
-    spacing = _floats(ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing"), 2)
-    thickness = ds.get("SliceThickness")
+    spacing = _floats(v.get("PixelSpacing") or v.get("ImagerPixelSpacing"), 2)
+    thickness = v.get("SliceThickness")
     return InstanceHeader(
         ref=ref,
         kind="dicom",
@@ -296,11 +301,11 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         study_description=text("StudyDescription"),
         accession_number=text("AccessionNumber"),
         series_uid=text("SeriesInstanceUID") or raster_uid("series:" + ref.display),
-        series_number=_int(ds.get("SeriesNumber")),
+        series_number=_int(v.get("SeriesNumber")),
         series_description=text("SeriesDescription"),
         modality=text("Modality"),
         body_part=text("BodyPartExamined"),
-        instance_number=_int(ds.get("InstanceNumber")),
+        instance_number=_int(v.get("InstanceNumber")),
         rows=rows,
         columns=columns,
         frames=frames,
@@ -309,8 +314,8 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         bits_allocated=bits,
         pixel_spacing=spacing,
         slice_thickness=_float_or_none(thickness),
-        image_position=_floats(ds.get("ImagePositionPatient"), 3),
-        image_orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        image_position=_floats(v.get("ImagePositionPatient"), 3),
+        image_orientation=_floats(v.get("ImageOrientationPatient"), 6),
         burned_in_annotation=text("BurnedInAnnotation"),
     )
 

@@ -36,6 +36,17 @@ PRESETS: dict[str, Window] = {
 PRESET_KEYS = {"1": "lung", "2": "mediastinum", "3": "bone", "4": "brain", "5": "abdomen"}
 
 
+def preset_applies(name: str, units: str) -> bool:
+    """Return whether a named preset means anything for an image in ``units``.
+
+    The presets are Hounsfield-unit windows: on a radiograph (raw detector values)
+    "lung" turns the film white.  ``auto`` and ``header`` apply to everything.
+    """
+    if name not in PRESETS:
+        return True
+    return units == "HU"
+
+
 def auto_window(values: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> Window:
     """Return a window spanning the central percentiles of the image (radiograph default)."""
     sample = values[::4, ::4] if values.ndim == 2 and values.size > 65536 else values

@@ -57,6 +57,22 @@ class ModelOutputs:
     geometry: InputGeometry
 
 
+FLAT_STD = 0.01
+
+
+def flat_map(grid: np.ndarray) -> float | None:
+    """Return the spread (std) of a [0, 1] patch map when it is below :data:`FLAT_STD` and not all zero, else None.
+
+    An all-zero map is "empty" (its method says why); a map whose patches are
+    all (nearly) equal but not zero would tint the film evenly.
+    """
+    values = np.nan_to_num(np.asarray(grid, np.float64))
+    if not values.any():
+        return None
+    spread = float(values.std())
+    return spread if spread < FLAT_STD else None
+
+
 def image_key(image: np.ndarray) -> str:
     """Return a digest of an image's pixels, shape and type (the cache key)."""
     arr = np.ascontiguousarray(image)
@@ -95,6 +111,28 @@ class Explainer:
         self._cache: OrderedDict[str, ModelOutputs] = OrderedDict()
         self._cache_size = max(1, int(cache_size))
         self._lock = threading.Lock()
+        self._gradcam = None
+
+    @property
+    def has_gradcam(self) -> bool:
+        """Return whether the bundle carries the Grad-CAM gradient graph."""
+        return isinstance(self.bundle.metadata.get("gradcam"), dict)
+
+    def gradcam_graph(self):
+        """Return the bundle's Grad-CAM graph (its session opens on first use).
+
+        Raises
+        ------
+        GradcamUnavailableError
+            The bundle was exported without it.
+        """
+        from medviewer.explain.gradcam import GradcamGraph
+
+        with self._lock:
+            if self._gradcam is None:
+                preference = getattr(self.runner, "provider_preference", None) or "cpu"
+                self._gradcam = GradcamGraph(self.bundle, preference, threads=getattr(self.runner, "threads", None))
+            return self._gradcam
 
     # -- model runs ----------------------------------------------------------------------------
     def outputs(self, image: np.ndarray, need: tuple[str, ...] = ("attention", "tokens", "embedding")
@@ -188,6 +226,13 @@ class Explainer:
         state = ensure_state(state)
         request = request or ExplainRequest()
         t0 = time.perf_counter()
+        fallback_note = None
+        if request.method == "gradcam" and not self.has_gradcam:
+            if not request.fallback:
+                self.gradcam_graph()  # raises GradcamUnavailableError, in words
+            fallback_note = ("this bundle has no Grad-CAM gradient graph (exported before Grad-CAM support): "
+                             "showing occlusion instead; re-export it for Grad-CAM")
+            request = request.with_(method="occlusion")
         out = self.outputs(image, ("attention",) if request.method in ("rollout", "attention") else ())
         # Attention maps are stretched to their own range (their floor is far above 0, and
         # the legend says so); occlusion keeps 0 = "hiding this changes nothing".
@@ -209,6 +254,13 @@ class Explainer:
             raw = raw_grid.ravel()
             request = request.with_(label=label)
             mode = "max"
+        elif request.method == "gradcam":
+            index = self.label_index(request.label, out.logits)
+            label = self.labels[index]
+            cams, logits = self.gradcam_graph().cam(out.tensor, index)
+            raw, score = cams[0].ravel(), float(out.logits[index])  # the model's own logit
+            request = request.with_(label=label)
+            mode = "max"
         else:
             raise ValueError("similarity maps need two images: use explain_pair")
         raw_grid = np.asarray(raw, dtype=np.float64).reshape(self.grid)
@@ -218,6 +270,11 @@ class Explainer:
         if request.method == "occlusion" and scale[1] <= 0:
             result.extra["note"] = (f"no region supports {label}: hiding any window does not lower its "
                                     "score, so the map is empty")
+        if request.method == "gradcam" and scale[1] <= 0:
+            result.extra["note"] = (f"Grad-CAM is empty for {label}: no patch's activations push its logit up "
+                                    "(all negative before the ReLU)")
+        if fallback_note:
+            result.extra["fallback"] = fallback_note
         return result
 
     def explain_pair(self, query: np.ndarray, other: np.ndarray,
@@ -258,11 +315,23 @@ class Explainer:
     def _finish(self, grid: np.ndarray, raw_grid: np.ndarray, request: ExplainRequest,
                 geometry: InputGeometry, scale: tuple[float, float], seconds: float,
                 label: str | None = None, score: float | None = None) -> Explanation:
+        flat = flat_map(grid)
+        raw_values = np.nan_to_num(np.asarray(raw_grid, np.float64))
+        if flat is None and raw_values.any() and np.ptp(raw_values) <= 1e-9 * np.abs(raw_values).max():
+            flat = 0.0  # every patch has the same raw value (min-max scaling made it all zero)
+        if flat is not None:
+            # No structure: drawing it would tint the whole film evenly, which reads as "everywhere".
+            grid = np.zeros_like(np.asarray(grid, np.float32))
         image_map = np.clip(grid_to_image(grid, geometry, interpolation=self.interpolation), 0.0, 1.0)
-        return Explanation(image_map=image_map, grid=np.asarray(grid, np.float32),
+        explanation = Explanation(image_map=image_map, grid=np.asarray(grid, np.float32),
                            raw=np.asarray(raw_grid, np.float32), request=request,
                            title=request.describe(self.depth), geometry=geometry, label=label,
                            score=score, scale=scale, seconds=seconds, model_sha256=self.bundle.sha256)
+        if flat is not None:
+            explanation.extra["flat"] = True
+            explanation.extra["note"] = (f"the map has no structure (spread {flat:.3f} < {FLAT_STD}): it is not "
+                                         "drawn, as an even tint would suggest the whole image matters equally")
+        return explanation
 
     # -- trust checks ----------------------------------------------------------------------------
     def faithfulness(self, image: np.ndarray, explanation: Explanation, *, label: str | None = None,

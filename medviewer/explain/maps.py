@@ -10,14 +10,55 @@ import numpy as np
 from medviewer.explain.attention import FUSIONS
 from medviewer.explain.geometry import InputGeometry
 
-METHODS = ("rollout", "attention", "occlusion", "similarity")
+
+
+@dataclass(frozen=True)
+class MapMethod:
+    """One kind of map: the registry entry the CLI, the overlay panel and the reports read.
+
+    Attributes
+    ----------
+    key : str
+        The method's name in requests, ``--method`` and JSON.
+    title : str
+        The map's title (legend, PNG, reports).
+    label : str
+        The overlay panel's menu text.
+    pair : bool
+        Made for a pair of images (a query and a search hit), not one image.
+    """
+
+    key: str
+    title: str
+    label: str
+    pair: bool = False
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the trust checks (deletion/insertion, randomisation) apply."""
+        return not self.pair
+
+
+# The one list of overlay methods, in the order menus show them.
+MAP_METHODS: tuple[MapMethod, ...] = (
+    MapMethod("rollout", "Attention rollout", "Attention rollout"),
+    MapMethod("attention", "Raw attention", "Raw attention (block, head)"),
+    MapMethod("gradcam", "Grad-CAM", "Class map (Grad-CAM)"),
+    MapMethod("occlusion", "Occlusion saliency", "Class saliency (occlusion)"),
+    MapMethod("similarity", "Patch match (rank in the pair)", "Why similar (search result)",
+              pair=True),
+)
+METHODS = tuple(m.key for m in MAP_METHODS)
+SINGLE_IMAGE_METHODS = tuple(m.key for m in MAP_METHODS if not m.pair)
+METHOD_TITLES = {m.key: m.title for m in MAP_METHODS}
+# Methods that explain one label (the others show where the model looked, for any label).
+CLASS_METHODS = ("occlusion", "gradcam")
 FILLS = ("mean", "blur")
-METHOD_TITLES = {
-    "rollout": "Attention rollout",
-    "attention": "Raw attention",
-    "occlusion": "Occlusion saliency",
-    "similarity": "Patch match (rank in the pair)",
-}
+
+
+def map_method(key: str) -> MapMethod:
+    """Return the registry entry of a method (``KeyError`` for an unknown one)."""
+    return next(m for m in MAP_METHODS if m.key == key) if key in METHODS else {}[key]
 
 
 @dataclass(frozen=True)
@@ -27,7 +68,7 @@ class ExplainRequest:
     Attributes
     ----------
     method : str
-        ``rollout``, ``attention``, ``occlusion`` or ``similarity``.
+        ``rollout``, ``attention``, ``occlusion``, ``gradcam`` or ``similarity``.
     fusion : str
         Rollout head fusion: ``mean``, ``max`` or ``min``.
     discard_ratio : float
@@ -37,13 +78,16 @@ class ExplainRequest:
     head : int or None
         Raw attention: head index; None averages the heads.
     label : str or None
-        Occlusion: the label explained (None: the highest-scoring one).
+        Occlusion and Grad-CAM: the label explained (None: the highest-scoring one).
     window, stride : int
         Occlusion window side and step, in patches.
     fill : str
         Occlusion fill: ``mean`` (default: the training set's mean grey) or
         ``blur`` (the window's own content blurred with a Gaussian of half a
         patch: its detail goes, its brightness stays).
+    fallback : bool
+        Grad-CAM on a bundle without the gradient graph: compute occlusion
+        instead and say so (True), or raise (False: the CLI's explicit choice).
     """
 
     method: str = "rollout"
@@ -55,6 +99,7 @@ class ExplainRequest:
     window: int = 2
     stride: int = 1
     fill: str = "mean"
+    fallback: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -82,6 +127,8 @@ class ExplainRequest:
         if self.method == "occlusion":
             size = f"{self.window}x{self.window} patches"
             return f"{title}: {self.label or 'top label'} ({size}, {self.fill} fill)"
+        if self.method == "gradcam":
+            return f"{title}: {self.label or 'top label'} (last block norm1)"
         return title
 
 

@@ -130,30 +130,59 @@ def outline_seen(pixels: np.ndarray, seen: np.ndarray, colour=(201, 162, 39), da
     return out
 
 
+MIN_COMPOSED_SIDE = 384
+
+
+def _upscale(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Return pixels enlarged by an integer factor, each pixel a block (no new detail is invented)."""
+    return pixels if factor <= 1 else np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def wrap_text(text: str, font, width: float) -> list[str]:
+    """Return ``text`` broken into lines no wider than ``width`` pixels in ``font``."""
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and font.getlength(trial) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
 def compose(image: np.ndarray, image_map: np.ndarray, *, opacity: float = 0.5, threshold: float = 0.0,
             title: str = "", note: str = NOTE, legend: bool = True,
-            seen: np.ndarray | None = None) -> np.ndarray:
+            seen: np.ndarray | None = None, notes: tuple[str, ...] = ()) -> np.ndarray:
     """Return the blended image with a colour bar on the right and the note below, as RGB uint8.
 
     ``seen`` (the pixels inside the model's centre crop) adds a dashed outline
-    of the region the model looked at.
+    of the region the model looked at.  An image smaller than
+    :data:`MIN_COMPOSED_SIDE` is enlarged by whole pixel blocks first, and
+    every line of text is wrapped to the panel's width, so the legend and the
+    note stay legible and whole on a 64 px image.  ``notes`` are extra lines
+    (e.g. "does not apply", "the map has no structure").
     """
     from PIL import Image, ImageDraw, ImageFont
 
     blended = outline_seen(blend(image, image_map, opacity=opacity, threshold=threshold), seen)
     if not legend:
         return blended
+    factor = int(np.ceil(MIN_COMPOSED_SIDE / max(blended.shape[:2]))) if max(blended.shape[:2]) < MIN_COMPOSED_SIDE else 1
+    blended = _upscale(blended, factor)
     rows, cols = blended.shape[:2]
     bar = colour_bar(rows, threshold=threshold, opacity=opacity, width=max(72, cols // 6))
     body = np.concatenate([blended, bar], axis=1)
-    font_size = max(10, min(18, body.shape[1] // 40))
-    lines = [t for t in (title, note) if t]
-    footer = Image.new("RGB", (body.shape[1], (font_size + 6) * len(lines) + 6), (20, 22, 26))
-    draw = ImageDraw.Draw(footer)
+    font_size = max(12, min(18, body.shape[1] // 40))
     font = ImageFont.load_default(size=font_size)
-    for i, text in enumerate(lines):
-        draw.text((6, 4 + i * (font_size + 6)), text, fill=(235, 235, 235) if i == 0 else (201, 162, 39),
-                  font=font)
+    wrapped = []  # (text, colour)
+    for i, text in enumerate(t for t in (title, *notes, note) if t):
+        colour = (235, 235, 235) if i == 0 and title else (201, 162, 39)
+        wrapped += [(line, colour) for line in wrap_text(text, font, body.shape[1] - 12)]
+    footer = Image.new("RGB", (body.shape[1], (font_size + 6) * len(wrapped) + 6), (20, 22, 26))
+    draw = ImageDraw.Draw(footer)
+    for i, (text, colour) in enumerate(wrapped):
+        draw.text((6, 4 + i * (font_size + 6)), text, fill=colour, font=font)
     return np.concatenate([body, np.asarray(footer)], axis=0)
 
 

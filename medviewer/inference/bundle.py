@@ -8,7 +8,8 @@ one error that names the bundle and says how to fix it:
 2. ``metadata.json`` is JSON, of a supported format version, complete and
    consistent (:class:`BundleMetadataError`);
 3. the input size is usable (:class:`UnsupportedInputSizeError`);
-4. ``model.onnx`` has the sha256 recorded at export (:class:`ChecksumMismatchError`);
+4. ``model.onnx`` and every external data file it loads have the sha256 recorded at
+   export, and those files lie inside the bundle (:class:`ChecksumMismatchError`);
 5. ONNX Runtime can parse it (:class:`NotOnnxError`) and its inputs and
    outputs are the ones the metadata describes (:class:`GraphMismatchError`).
 
@@ -18,12 +19,12 @@ repeats the cheap comparison on its own session with :func:`check_graph`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medviewer.fileio import sha256_file
 from medviewer.inference.errors import (
     BundleMetadataError,
     ChecksumMismatchError,
@@ -154,16 +155,29 @@ class Bundle:
             )
         path = self.path / info["file"]
         _verify_checksum(path, info["sha256"], self.path)
+        _verify_external_data(path, info.get("external_data") or {}, self.path)
         return path, info["sha256"]
 
+    def fingerprint(self, variant: str | None = None) -> str:
+        """Return the identity of what this bundle computes, for keying indexes and caches.
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        A sha256 over the model file's and its external data's checksums and the
+        metadata that shapes an embedding (preprocessing, input, embedding block), so two
+        bundles with one ONNX file but other preprocessing never share an index.
+        """
+        if variant in (None, "", "fp32"):
+            model_sha, external = self.sha256, self.metadata.get("external_data") or {}
+        else:
+            info = self.variants.get(variant) or {}
+            model_sha, external = str(info.get("sha256", "")), info.get("external_data") or {}
+        identity = {"model_sha256": model_sha.lower(),
+                    "external_data": {k: str(v).lower() for k, v in external.items()},
+                    "preprocessing": self.metadata.get("preprocessing"),
+                    "input": self.metadata.get("input"),
+                    "embedding": self.metadata.get("embedding"),
+                    "embedding_output": self.outputs.get("embedding")}
+        text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_bundle(path: str | Path, *, verify_graph: bool = True) -> Bundle:
@@ -215,6 +229,7 @@ def load_bundle(path: str | Path, *, verify_graph: bool = True) -> Bundle:
             hint="copy the whole bundle folder, or re-export it",
         )
     _verify_checksum(bundle.model_path, bundle.sha256, folder)
+    _verify_external_data(bundle.model_path, meta.get("external_data") or {}, folder)
     if not bundle.card_path.is_file():
         bundle.warnings.append("no card.md (model card): intended use and limits are unknown")
     if verify_graph:
@@ -270,6 +285,42 @@ def _verify_checksum(model_path: Path, expected: str, folder: Path) -> None:
             path=folder,
             hint="the file is corrupt or was edited; copy the bundle again or " + _REEXPORT,
         )
+
+
+def _verify_external_data(model_path: Path, recorded: dict[str, str], folder: Path) -> None:
+    """Check every external data file the model loads: inside the bundle, recorded, unchanged."""
+    from medviewer.fileio import PathOutsideRootError, resolve_inside
+    from medviewer.inference.onnx_files import OnnxFormatError, external_data_locations
+
+    try:
+        locations = external_data_locations(model_path)
+    except (OSError, OnnxFormatError) as exc:
+        raise NotOnnxError(f"{model_path.name} is not a readable ONNX model ({exc})",
+                           path=folder, hint=_REEXPORT) from exc
+    for location in locations:
+        try:
+            data_path = resolve_inside(folder, location)
+        except PathOutsideRootError as exc:
+            raise BundleMetadataError(
+                f"{model_path.name} loads weights from {location!r}, outside the bundle folder",
+                path=folder, hint="keep external data beside model.onnx; " + _REEXPORT) from exc
+        expected = recorded.get(location)
+        if expected is None:
+            raise ChecksumMismatchError(
+                f"{model_path.name} loads weights from {location}, whose sha256 is not "
+                "recorded in metadata.json, so they cannot be verified",
+                path=folder, hint=_REEXPORT)
+        if not data_path.is_file():
+            raise NotABundleError(f"{location} (weights of {model_path.name}) is missing",
+                                  path=folder, hint="copy the whole bundle folder")
+        actual = sha256_file(data_path)
+        if actual != expected.lower():
+            raise ChecksumMismatchError(
+                f"{location} has changed since export (sha256 {actual[:12]}... but "
+                f"metadata.json records {expected[:12]}...)",
+                path=folder,
+                hint="the weights are corrupt or were edited; copy the bundle again or "
+                + _REEXPORT)
 
 
 def inspection_session(model_path: Path, folder: Path | None = None) -> Any:

@@ -23,6 +23,7 @@ A bundle is a folder with ``model.onnx``, ``metadata.json`` and ``card.md``
                        "embed_dim": 192, "pos_embed": "learned", ...},
       "model_file": "model.onnx",
       "model_sha256": "<hex sha256 of model.onnx>",
+      "external_data": {"model.onnx.data": "<hex sha256>"},  # every file model.onnx loads
       "recipe": {...}, "training_data": {...}, "metrics": {...},
       "versions": {"torch": ..., "timm": ..., "onnx": ..., "onnxruntime": ..., "opset": 17},
       "variants": {"int8": {"file": "model.int8.onnx", "sha256": ..., "agreement": {...}}}
@@ -35,6 +36,7 @@ uses ``attention`` (prefix tokens first, then patches in row-major grid order);
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 FORMAT_NAME = "medviewer-model-bundle"
@@ -98,9 +100,41 @@ def metadata_problems(meta: Any) -> list[str]:
         if not plain or "/" in name or "\\" in name:
             problems.append(f"model file {name!r} must be a plain file name inside the bundle")
     sha = meta["model_sha256"]
-    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
+    if not _is_sha256(sha):
         problems.append("model_sha256 must be 64 hex digits")
+    blocks = [("external_data", meta.get("external_data"))] + [
+        (f"variants.{k}.external_data", v.get("external_data"))
+        for k, v in meta.get("variants", {}).items() if isinstance(v, dict)]
+    for where, block in blocks:
+        if block is None:
+            continue
+        if not isinstance(block, dict) or not all(
+                isinstance(k, str) and _is_sha256(v) for k, v in block.items()):
+            problems.append(f"{where} must map file names to 64-hex-digit sha256 values")
     return problems
+
+
+def _is_sha256(value: Any) -> bool:
+    return (isinstance(value, str) and len(value) == 64
+            and all(c in "0123456789abcdef" for c in value.lower()))
+
+
+def external_data_hashes(model_path: str | Path, folder: str | Path) -> dict[str, str]:
+    """Return ``{location: sha256}`` of every external data file an ONNX model loads.
+
+    The exporter records this as ``external_data`` in ``metadata.json`` so the bundle's
+    checksum covers the weights wherever they are stored.
+
+    Raises
+    ------
+    PathOutsideRootError
+        A location leads outside ``folder``.
+    """
+    from medviewer.fileio import resolve_inside, sha256_file
+    from medviewer.inference.onnx_files import external_data_locations
+
+    return {loc: sha256_file(resolve_inside(folder, loc))
+            for loc in external_data_locations(model_path)}
 
 
 def _preprocessing_problems(block: dict) -> list[str]:

@@ -69,8 +69,12 @@ class ModelRunner:
             # The graph is compared with this runner's own session below.
             bundle = load_bundle(bundle, verify_graph=False)
         self.bundle = bundle
+        # Kept so companion graphs of the bundle (Grad-CAM) open on the same provider and threads.
+        self.provider_preference, self.threads = provider_preference, threads
         self.variant = variant or "fp32"
         model_path, self.model_sha256 = bundle.variant_path(variant)
+        # What indexes and caches are keyed on: weights and preprocessing, not the file alone.
+        self.fingerprint = bundle.fingerprint(variant)
         self.session, self._report = create_session(
             model_path, provider_preference, threads=threads, strict=strict
         )

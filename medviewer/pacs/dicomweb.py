@@ -25,7 +25,10 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlparse
 
+from medviewer.dicom.uids import instance_file_name
 from medviewer.errors import TaskCancelled
+from medviewer.fileio import resolve_inside
+from medviewer.fileio import atomic_write_bytes
 from medviewer.pacs.errors import DicomWebError, NodeConfigError
 from medviewer.pacs.models import EchoResult, StudyMatch, StudyQuery, StudyTransfer
 from medviewer.pacs.nodes import Node
@@ -34,7 +37,6 @@ from medviewer.tasks import TaskState, ensure_state
 JSON = "application/dicom+json"
 MULTIPART_DICOM = 'multipart/related; type="application/dicom"'
 STUDY_FIELDS = ("00081030", "00201206", "00201208", "00080061", "00080030")
-_UID = re.compile(r"^[0-9.]{1,64}$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -189,11 +191,9 @@ def retrieve_study(node: Node, study_uid: str, out_dir: str | Path, *,
             transfer.failed += 1
             transfer.warnings.append(f"instance {sop}: {len(parts)} parts in the answer")
             continue
-        name = sop if _UID.match(sop) else f"instance-{abs(hash(sop)):x}"
-        path = out / f"{name}.dcm"
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(parts[0])
-        tmp.replace(path)
+        name = instance_file_name(sop)
+        path = resolve_inside(out, f"{name}.dcm")
+        atomic_write_bytes(path, parts[0])
         transfer.files.append(str(path))
     if progress is not None:
         progress(len(wanted), len(wanted))

@@ -15,13 +15,15 @@ decoding), to ``<out_dir>/<SOP Instance UID>.dcm``.  Call from a worker thread.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from medviewer.dicom.uids import instance_file_name
 from medviewer.errors import TaskCancelled
+from medviewer.fileio import resolve_inside
+from medviewer.fileio import atomic_write_bytes
 from medviewer.pacs.errors import AssociationError, PacsError, RetrieveError
 from medviewer.pacs.models import EchoResult, StudyMatch, StudyQuery, StudyTransfer
 from medviewer.pacs.nodes import LocalAE, Node
@@ -73,7 +75,6 @@ ACCEPTED_SYNTAXES = (
 STUDY_RETURN_KEYS = ("StudyInstanceUID", "PatientID", "PatientName", "StudyDate", "StudyTime",
                      "AccessionNumber", "StudyDescription", "ModalitiesInStudy",
                      "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances")
-_UID = re.compile(r"^[0-9.]{1,64}$")
 PENDING = (0xFF00, 0xFF01)
 
 Progress = Callable[[int, int], None]  # (completed, total) of the current study
@@ -206,13 +207,11 @@ class _Receiver:
             with self.lock:
                 self.transfer.skipped_instances += 1
             return 0x0000
-        name = sop if _UID.match(sop) else f"instance-{abs(hash(sop)):x}"
-        path = self.out_dir / f"{name}.dcm"
+        name = instance_file_name(sop)
+        path = resolve_inside(self.out_dir, f"{name}.dcm")
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            tmp.write_bytes(event.encoded_dataset())
-            tmp.replace(path)
+            atomic_write_bytes(path, event.encoded_dataset())
         except OSError:
             return 0xA700  # Out of resources
         with self.lock:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+from medviewer.fileio import atomic_write_json
 from medviewer.pacs.errors import NodeConfigError
 
 CONFIG_NAME = "pacs.json"
@@ -172,9 +173,7 @@ def save_config(config: PacsConfig, path: str | os.PathLike | None = None) -> Pa
     """Write the configuration atomically; return the path."""
     path = Path(path) if path is not None else config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config.as_dict(), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, config.as_dict())
     return path
 
 

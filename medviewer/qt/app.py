@@ -85,7 +85,8 @@ def run_reading(library: str | None, study: str | None, reader: str | None,
     """Open the reader-study reading screen on a library's study or on a package."""
     from PySide6.QtWidgets import QApplication
 
-    from medviewer.qt.reader_study_window import ReaderStudyWindow, ask_reader_name
+    from medviewer.qt.reader_study_window import (ReaderStudyWindow, ask_reader_name,
+                                                  choose_screen)
     from medviewer.services.study_images import LibraryCaseImages, PackageCaseImages
     from medviewer.services.logs import configure_logging
     from medviewer.study.session import ReadingSession, open_study_db
@@ -97,10 +98,11 @@ def run_reading(library: str | None, study: str | None, reader: str | None,
     app.setStyleSheet(load_style_sheet())
     if package:
         from medviewer.study.package import read_manifest
+        from medviewer.study.store import only_study_id
 
         manifest = read_manifest(package)
         conn = open_study_db(Path(package) / "package.sqlite")
-        study_id = conn.execute("SELECT id FROM reader_studies").fetchone()[0]
+        study_id = only_study_id(conn)
         reader = reader or manifest["reader"]
         loader = PackageCaseImages(package)
     else:
@@ -115,5 +117,5 @@ def run_reading(library: str | None, study: str | None, reader: str | None,
     if not reader:
         return 1
     window = ReaderStudyWindow(ReadingSession(conn, study_id, reader), loader)
-    window.show()
+    window.start_reading(choose_screen(), full_screen=True)
     return app.exec()

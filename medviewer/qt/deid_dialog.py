@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from medviewer.deid import DeidReport
 from medviewer.errors import MedViewerError
 from medviewer.qt.deid_options_form import FORM_STYLE, DeidOptionsForm
-from medviewer.qt.dialogs import show_unexpected_error
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.deid_export import (
     ExportPlan,
@@ -95,7 +94,7 @@ class DeidExportDialog(QDialog):
         self._total = 0  # files in the export in flight
         self.runner = TaskRunner(self)
         self.runner.sig_progress.connect(self._on_progress)
-        self.runner.sig_failed.connect(self._on_failed)
+        self.runner.sig_errored.connect(self._on_failed)
         self._build()
         self.form.set_values(defaults)
         self._set_busy(False)
@@ -301,12 +300,18 @@ class DeidExportDialog(QDialog):
         self.status.setText("Cancelled." if result.cancelled else "Done.")
         self.summary.setPlainText(summary_text(result, self._total))
 
-    def _on_failed(self, message: str, detail: str) -> None:
+    def _on_failed(self, exc: Exception) -> None:
+        from medviewer.qt.workers import report_unexpected
+
         self._state = None
         self._set_busy(False)
+        if isinstance(exc, MedViewerError):
+            self.status.setText("Stopped.")
+            self._show_error(exc)
+            return
         self.status.setText("Stopped on an unexpected error.")
-        self.message.setText(message)
-        show_unexpected_error(self, message, detail)
+        self.message.setText(str(exc))
+        report_unexpected(self, exc)
 
     # -- helpers --------------------------------------------------------------------------
     def _show_error(self, exc: MedViewerError) -> None:

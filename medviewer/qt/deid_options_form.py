@@ -19,43 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medviewer.services.settings import DEID_DEFAULTS
+from medviewer.services.deid_choices import DATE_CHOICES, DEID_DEFAULTS, OPTION_CHOICES
 
 # Grey explanations under each choice.
 FORM_STYLE = """
 QLabel#optionHint { color: #8a8f98; }
 """
-# (policy, label, explanation) of the date options; see docs/deidentification.md.
-DATE_CHOICES = (
-    ("remove", "Remove dates",
-     "Dates and times are removed. Safest; the time between studies is lost."),
-    ("shift", "Shift dates",
-     ("Every date moves back by the same secret number of days, so the time between "
-      "studies stays true.")),
-    ("keep", "Keep dates",
-     "Real dates and times are kept. Dates can help someone identify the patient."),
-)
-# (settings key, label, explanation) of the retain/clean options, in the order of the docs.
-OPTION_CHOICES = (
-    ("retain_patient_characteristics", "Keep patient characteristics",
-     "Age, sex, height, weight, smoking and pregnancy status are kept."),
-    ("retain_device_identity", "Keep device identity",
-     "Scanner station names and serial numbers are kept."),
-    ("retain_institution_identity", "Keep institution identity",
-     "The hospital's name, address and department are kept."),
-    ("clean_descriptors", "Clean descriptions",
-     ("Study and series descriptions are kept with the names, IDs and dates found "
-      "elsewhere in the file taken out. A name typed only there can survive.")),
-    ("clean_structured_content", "Clean structured reports",
-     "Structured report content is kept, de-identified item by item."),
-    ("retain_uids", "Keep original UIDs",
-     ("Study, series and image UIDs stay as they are; they can be traced back to the "
-      "hospital's archive.")),
-    ("retain_safe_private", "Keep safe private attributes",
-     "Vendor-specific attributes that DICOM lists as safe are kept; all others are removed."),
-)
-
-
 class DeidOptionsForm(QWidget):
     """Date policy and retain/clean options, each with one line saying what it does.
 
@@ -72,22 +41,22 @@ class DeidOptionsForm(QWidget):
         dates_layout = QVBoxLayout(dates_box)
         self.date_group = QButtonGroup(self)
         self.date_buttons: dict[str, QRadioButton] = {}
-        for policy, label, hint in DATE_CHOICES:
-            button = QRadioButton(label, dates_box)
+        for choice in DATE_CHOICES:
+            button = QRadioButton(choice.label, dates_box)
             self.date_group.addButton(button)
-            self.date_buttons[policy] = button
+            self.date_buttons[choice.policy] = button
             dates_layout.addWidget(button)
-            dates_layout.addWidget(_hint(hint, dates_box))
+            dates_layout.addWidget(_hint(choice.hint, dates_box))
         layout.addWidget(dates_box)
 
         options_box = QGroupBox("Keep or clean (everything else identifying is removed)", self)
         options_layout = QVBoxLayout(options_box)
         self.checks: dict[str, QCheckBox] = {}
-        for key, label, hint in OPTION_CHOICES:
-            check = QCheckBox(label, options_box)
-            self.checks[key] = check
+        for choice in OPTION_CHOICES:
+            check = QCheckBox(choice.label, options_box)
+            self.checks[choice.field] = check
             options_layout.addWidget(check)
-            options_layout.addWidget(_hint(hint, options_box))
+            options_layout.addWidget(_hint(choice.hint, options_box))
         layout.addWidget(options_box)
         # Spare height goes below the options, not between a choice and its explanation.
         layout.addStretch(1)

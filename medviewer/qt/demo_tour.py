@@ -5,9 +5,11 @@ the real panels doing the work: the case with the most findings opens, the demo
 model classifies it, its similar cases are listed and an attention overlay is
 drawn.  The user then sees a finished example instead of empty panels.
 
-Each step waits for a condition checked on a short timer rather than for one
-signal, so a signal that fired before the step began (the model may already be
-loaded) is never missed.
+Each step waits on the session's events (``model_loaded``, ``classified``,
+``index_checked``, ``results_found``, ``overlay_ready``; the viewport's
+``sig_plane_shown`` for pixels on screen) and checks its condition when one
+arrives, and once at its start, so an event that fired before the step began (the
+model may already be loaded) is never missed.  No timer polls the panels.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 log = logging.getLogger(__name__)
 
 STEP_TIMEOUT_S = 240.0
+SESSION_EVENTS = ("case_shown", "model_loaded", "classified", "index_checked", "results_found",
+                  "overlay_ready", "results_cleared")
 
 
 @dataclass
 class Step:
-    """One step: an action started once, then a condition polled until it holds."""
+    """One step: an action started once, then a condition checked on every event."""
 
     name: str
     start: Callable[[], None]
@@ -71,76 +75,77 @@ class DemoTour(QObject):
     def __init__(self, window) -> None:
         super().__init__(window)
         self.window = window
+        self.session = window.session
         self.result = TourResult(case_id=None)
-        self._flags: dict[str, object] = {}
         self._steps: list[Step] = []
         self._index = -1
         self._step_started = 0.0
         self._began = 0.0
-        self._timer = QTimer(self, interval=50)
-        self._timer.timeout.connect(self._poll)
-        w = window
-        w.model_panel.sig_classified.connect(lambda r: self._flags.__setitem__("classified", r))
-        w.similar_panel.sig_results.connect(lambda r: self._flags.__setitem__("results", r))
-        w.overlay_panel.sig_map_ready.connect(lambda m: self._flags.__setitem__("map", m))
+        self._indexing = False
+        self._advancing = False
+        self._timeout = QTimer(self, singleShot=True, interval=int(STEP_TIMEOUT_S * 1000))
+        self._timeout.timeout.connect(self._on_timeout)
+        self._listeners = [(name, lambda name=name, **_: self._check()) for name in SESSION_EVENTS]
+        for viewport in window.viewports:
+            viewport.sig_plane_shown.connect(self._on_plane_shown)
 
     # -- steps ----------------------------------------------------------------------------
     def start(self) -> None:
         """Begin with the showcase case of the open library."""
         from medviewer.services.demo import showcase_case
-        from medviewer.store import Library
 
-        w = self.window
-        with Library(w.library_path) as library:
+        w, session = self.window, self.session
+        with session.library() as library:
             self.result.case_id = showcase_case(library)
         if self.result.case_id is None:
             self.sig_failed.emit("the demo library has no radiograph to show")
             return
         self._steps = [
             Step("open the case", lambda: w.open_case(self.result.case_id), self._case_on_screen),
-            Step("load the model", self._load_model, lambda: w.model_panel.runner is not None),
-            Step("classify", self._classify, lambda: "classified" in self._flags),
+            Step("load the model", self._load_model, lambda: session.runner is not None),
+            Step("classify", self._classify, lambda: session.classification is not None),
             Step("index the library", lambda: None, self._index_ready),
-            Step("search similar cases", self._search, lambda: "results" in self._flags),
-            Step("draw the attention overlay", self._explain, lambda: "map" in self._flags),
+            Step("search similar cases", self._search, lambda: session.search is not None),
+            Step("draw the attention overlay", self._explain, lambda: session.overlay is not None),
         ]
+        for name, callback in self._listeners:
+            session.connect(name, callback)
         self._began = perf_counter()
         self._index = -1
         self._next()
-        self._timer.start()
 
     def _case_on_screen(self) -> bool:
-        w = self.window
-        return (w.current_display_image() is not None
-                and w.current_case_id() == self.result.case_id)
+        image = self.session.image
+        return (image is not None and image.case_id == self.result.case_id
+                and self.session.display_image(image) is not None)
 
     def _load_model(self) -> None:
         panel = self.window.model_panel
-        if panel.runner is None and not panel.loading:
+        if self.session.runner is None and not panel.loading:
             panel.load_default()
 
     def _classify(self) -> None:
-        self._flags.pop("classified", None)
         self.window.model_dock.raise_()
         self.window.model_panel.classify_current()
 
     def _index_ready(self) -> bool:
         # A demo built before the model was found has no index: build it once.
-        panel = self.window.similar_panel
-        if panel.index_state == "ready":
+        status = self.session.index_status
+        if status is None:
+            return False
+        if status.state == "ready":
             return True
-        if panel.index_state and panel.index_button.isEnabled() and not self._flags.get("indexing"):
-            self._flags["indexing"] = True
+        panel = self.window.similar_panel
+        if panel.index_button.isEnabled() and not self._indexing:
+            self._indexing = True
             panel.build_index()
         return False
 
     def _search(self) -> None:
-        self._flags.pop("results", None)
         self.window.similar_dock.raise_()
         self.window.similar_panel.search_current()
 
     def _explain(self) -> None:
-        self._flags.pop("map", None)
         panel = self.window.overlay_panel
         index = panel.method.findData("rollout")
         if index >= 0:
@@ -158,28 +163,47 @@ class DemoTour(QObject):
         self._step_started = perf_counter()
         self.sig_step.emit(step.name)
         log.info("demo tour: %s", step.name)
+        self._timeout.start()
         step.start()
+        self._check()
 
-    def _poll(self) -> None:
+    def _on_plane_shown(self, _index: int) -> None:
+        self._check()
+
+    def _check(self) -> None:
         if not 0 <= self._index < len(self._steps):
             return
         step = self._steps[self._index]
-        if step.done():
+        if not self._advancing and step.done():
             self.result.steps[step.name] = perf_counter() - self._step_started
-            self._next()
-        elif perf_counter() - self._step_started > STEP_TIMEOUT_S:
-            self._timer.stop()
+            # The next step starts once this event's handlers have all run.
+            self._advancing = True
+            QTimer.singleShot(0, self._advance)
+
+    def _advance(self) -> None:
+        self._advancing = False
+        self._next()
+
+    def _on_timeout(self) -> None:
+        if 0 <= self._index < len(self._steps):
+            step = self._steps[self._index]
+            self._stop()
             self.sig_failed.emit(f"'{step.name}' did not finish in {STEP_TIMEOUT_S:.0f} s")
 
+    def _stop(self) -> None:
+        self._timeout.stop()
+        for name, callback in self._listeners:
+            self.session.disconnect(name, callback)
+
     def _finish(self) -> None:
-        self._timer.stop()
-        w = self.window
-        classified = self._flags.get("classified")
-        results = self._flags.get("results")
+        self._stop()
+        session = self.session
+        classified = session.classification.classification if session.classification else None
+        results = session.search.result if session.search else None
         self.result.total_s = perf_counter() - self._began
         self.result.probabilities = dict(getattr(classified, "probabilities", {}))
         self.result.provider = getattr(classified, "provider", "")
         self.result.similar = len(getattr(results, "nearest", []) or [])
         self.result.overlay = any(layer.displayed_map() is not None
-                                  for layer in w.overlay_panel.layers())
+                                  for layer in self.window.overlay_panel.layers())
         self.sig_finished.emit(self.result)

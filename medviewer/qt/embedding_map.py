@@ -49,8 +49,7 @@ class EmbeddingMapDialog(QDialog):
                            "Click a point to open it. \u2605 = the current image.", self)
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
-        self.runner = TaskRunner(self)
-        self.runner.sig_failed.connect(lambda m, d: self.status.setText(m))
+        self.runner = TaskRunner(self, message=self.status.setText)
         self.runner.sig_progress.connect(lambda f, s: self.status.setText(s or "Computing\u2026"))
         self.method.activated.connect(lambda _i: self.refresh())
         self.map = None

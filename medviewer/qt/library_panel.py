@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, Q
 
 from medviewer.display.render import thumbnail
 from medviewer.qt.workers import TaskRunner
+from medviewer.services.session import Session
 from medviewer.store.library import Library
 
 THUMB = 56
@@ -38,19 +39,33 @@ def to_qimage(pixels: np.ndarray) -> QImage:
     return QImage(pixels.data, w, h, pixels.strides[0], QImage.Format_RGB888).copy()
 
 
+def _patient_title(patient) -> str:
+    """Return "name — ID", or the one of them there is (a radiograph has only its file name)."""
+    from medviewer.display.corner_text import format_person_name
+
+    name = format_person_name(patient.name)
+    if name and patient.patient_id:
+        return f"{name}  \u2014  {patient.patient_id}"
+    return name or patient.patient_id or "(no name, no ID)"
+
+
 class LibraryPanel(QWidget):
-    """Browse a library; double-click (or Enter) opens a series.
+    """Browse the session's library; double-click (or Enter) opens a series.
 
     Signals
     -------
     sig_series_chosen(int)
         The id of the series to open.
+    sig_search_left()
+        Escape or Enter in the search box: the viewer's keys should reach the viewer again.
     """
 
     sig_series_chosen = Signal(int)
+    sig_search_left = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session = session
         self.library_path: str | None = None
         self.hide_identifying = False
         self._thumbs: dict[int, np.ndarray] = {}
@@ -73,11 +88,26 @@ class LibraryPanel(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        # Activated = double-click or Enter (per platform style); listening to
+        # itemDoubleClicked as well opened the series twice.
+        # Enter/Escape hand the keyboard back to the viewer: a search box that keeps the focus
+        # swallows every single-key viewer shortcut (1-6, I, R, Space) typed after a search.
+        self.search.returnPressed.connect(self.sig_search_left.emit)
+        self.search.installEventFilter(self)
         self.tree.itemActivated.connect(self._on_activated)
-        self.tree.itemDoubleClicked.connect(self._on_activated)
         self._runner = TaskRunner(self)
         self._thumb_timer = QTimer(self, interval=200)
         self._thumb_timer.timeout.connect(self._apply_thumbnails)
+        session.connect("library_opened", self.set_library)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
+        from PySide6.QtCore import QEvent
+
+        if (watched is self.search and event.type() == QEvent.KeyPress
+                and event.key() == Qt.Key_Escape):
+            self.sig_search_left.emit()
+            return True
+        return super().eventFilter(watched, event)
 
     def set_library(self, path: str | None) -> None:
         """Show a library (or nothing)."""
@@ -101,8 +131,7 @@ class LibraryPanel(QWidget):
             patients = library.patients(text)
             first_series = None
             for n, patient in enumerate(patients, start=1):
-                who = (f"Patient {n}" if self.hide_identifying else
-                       f"{patient.name or '(no name)'}  \u2014  {patient.patient_id or 'no ID'}")
+                who = f"Patient {n}" if self.hide_identifying else _patient_title(patient)
                 p_item = QTreeWidgetItem([f"{who}  ({patient.studies} studies)"])
                 self.tree.addTopLevelItem(p_item)
                 for study in library.studies(patient.id):

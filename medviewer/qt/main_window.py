@@ -11,20 +11,27 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
 
-from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window
+from medviewer.display.corner_text import patient_lines, study_lines
+from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, preset_applies
 from medviewer.qt.case_panel import CasePanel
-from medviewer.qt.dialogs import ShortcutSheetDialog, show_unexpected_error
+from medviewer.qt.dialogs import ShortcutSheetDialog
 from medviewer.qt.library_panel import LibraryPanel
+from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
+from medviewer.qt.mpr_window import add_mpr_action
 from medviewer.qt.overlay_panel import OverlayPanel
+from medviewer.qt.shortcuts import action_id, apply_shortcuts
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.study_menu import ReaderStudyMenu
-from medviewer.qt.shortcuts import action_id, apply_shortcuts
+from medviewer.qt.teaching_menu import TeachingMenu
 from medviewer.qt.viewport_widget import ViewportWidget
 from medviewer.qt.welcome import WelcomePage
+from medviewer.qt.window_state import remember_window_state, restore_window_state
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
+from medviewer.services.session import Session
 from medviewer.services.settings import Settings, save_settings, user_library_folder
+from medviewer.services.viewer_state import ScrollSync, WindowLink
 from medviewer.store.library import Library
 
 LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
@@ -32,7 +39,11 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    """The viewer's main window.
+    """The viewer's main window: layout, docks and menus over one :class:`Session`.
+
+    The session holds the app's state (library, model, images on screen, results);
+    the panels subscribe to it and draw.  The window tells the session what each
+    viewport shows and which one is active.
 
     Parameters
     ----------
@@ -43,12 +54,12 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.settings = settings
-        self.library_path: str | None = None
         self.cache = ImageCache()
+        self.session = Session(self.cache)
         self.viewports: list[ViewportWidget] = []
         self.active: ViewportWidget | None = None
-        self.sync_scrolling = True
-        self._syncing = False
+        self.scroll_sync = ScrollSync()
+        self.window_link = WindowLink()
         self.setWindowTitle("MedViewer")
         self.setAcceptDrops(True)
         self.resize(1400, 900)
@@ -58,59 +69,54 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
         self.apply_settings(settings)
+        restore_window_state(self, settings)
         self.demo_tour = None
         self._demo_clicked = 0.0  # when the user asked for the demo (perf_counter)
         self._pacs_dialog = None  # one PACS window, kept so a retrieve survives closing it
         self.importer = TaskRunner(self)
         self.importer.sig_progress.connect(self._on_import_progress)
-        self.importer.sig_failed.connect(lambda m, d: (self._end_import(),
-                                                        show_unexpected_error(self, m, d)))
-        self._case_timer = QTimer(self, singleShot=True, interval=150)
-        self._case_timer.timeout.connect(lambda: self._update_case_panel(self.active))
+        self.importer.sig_errored.connect(self._on_import_failed)
         self.cine = QTimer(self)
         self.cine.timeout.connect(self._cine_step)
 
+    @property
+    def library_path(self) -> str | None:
+        """Return the open library (the session's)."""
+        return self.session.library_path
+
     # -- construction -----------------------------------------------------------------------
     def _build_docks(self) -> None:
-        self.library_panel = LibraryPanel(self)
+        session = self.session
+        self.library_panel = LibraryPanel(session, self)
         self.library_panel.sig_series_chosen.connect(self.open_series)
+        self.library_panel.sig_search_left.connect(lambda: self.active and self.active.setFocus())
         dock = QDockWidget("Library", self)
         dock.setObjectName("libraryDock")
         dock.setWidget(self.library_panel)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(Qt.LeftDockWidgetArea, dock)
         self.library_dock = dock
-        self.case_panel = CasePanel(self)
+        self.case_panel = CasePanel(session, self)
         case_dock = QDockWidget("Case", self)
         case_dock.setObjectName("caseDock")
         case_dock.setWidget(self.case_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, case_dock)
         self.case_dock = case_dock
-        self.model_panel = ModelPanel(self)
-        self.model_panel.image_provider = self.current_display_image
-        self.model_panel.sig_classified.connect(lambda _r: self._case_timer.start())
+        self.model_panel = ModelPanel(session, self)
         model_dock = QDockWidget("Model", self)
         model_dock.setObjectName("modelDock")
         model_dock.setWidget(self.model_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, model_dock)
         self.model_dock = model_dock
-        self.similar_panel = SimilarCasesPanel(self)
-        self.similar_panel.case_provider = self.current_case_id
+        self.similar_panel = SimilarCasesPanel(session, self)
         self.similar_panel.sig_open_case.connect(self.open_result_beside)
         self.similar_panel.sig_open_case_id.connect(self.open_case)
-        self.model_panel.sig_model_ready.connect(self.similar_panel.set_model)
         similar_dock = QDockWidget("Similar cases", self)
         similar_dock.setObjectName("similarDock")
         similar_dock.setWidget(self.similar_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, similar_dock)
         self.similar_dock = similar_dock
-        self.overlay_panel = OverlayPanel(self)
-        self.overlay_panel.image_provider = self.current_display_image
-        self.overlay_panel.viewport_provider = lambda: self.active
-        self.overlay_panel.viewports_provider = self._visible_viewports
-        self.model_panel.sig_model_ready.connect(self.overlay_panel.set_model)
-        self.similar_panel.sig_results.connect(
-            lambda result: self.overlay_panel.set_hits(result.nearest + result.farthest))
+        self.overlay_panel = OverlayPanel(session, self)
         overlay_dock = QDockWidget("Overlays", self)
         overlay_dock.setObjectName("overlayDock")
         overlay_dock.setWidget(self.overlay_panel)
@@ -139,14 +145,18 @@ class MainWindow(QMainWindow):
         self.central.addWidget(self.welcome)
         self.central.addWidget(self.grid_host)
         self.setCentralWidget(self.central)
-        for _ in range(4):
+        for slot in range(4):
             viewport = ViewportWidget(self.cache, self.grid_host)
             viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
-            viewport.sig_plane_shown.connect(lambda index, v=viewport: self._on_plane_shown(v, index))
+            # The session learns of a new plane at once (before it decodes), so results of
+            # the plane before are gone the moment the user moves on.
+            viewport.state.connect("index_changed",
+                                   lambda index, v=viewport, s=slot: self._on_index_changed(v, s))
             viewport.sig_region_selected.connect(self.search_region)
             viewport.hide_identifying = self.settings.hide_identifying_text
             viewport.show_corner_text = self.settings.show_corner_text
             self.viewports.append(viewport)
+        self.overlay_panel.attach_viewports(self.viewports)
         self.set_active(self.viewports[0])
 
     def _build_status(self) -> None:
@@ -157,7 +167,6 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_import)
-        self.provider_label = QLabel("", self)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().showMessage("Ready")
@@ -212,7 +221,8 @@ class MainWindow(QMainWindow):
                                         checkable=True)
         image.addSeparator()
         for key, name in PRESET_KEYS.items():
-            self._action(image, f"Window: {PRESETS[name].name}",
+            # The name says where a preset applies; apply_preset refuses it elsewhere, in words.
+            self._action(image, f"Window: {PRESETS[name].name} (CT only)",
                          lambda _c=False, n=name: self.apply_preset(n), key)
         self._action(image, "Window: radiograph / auto", lambda: self.apply_preset("auto"), "6")
         self._action(image, "Window: from the header", lambda: self.apply_preset("header"), "0")
@@ -233,13 +243,11 @@ class MainWindow(QMainWindow):
 
         tools = bar.addMenu("&Tools")
         self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
-        self._action(tools, "Measure length", lambda: self.set_tool("length"), "L")
-        self._action(tools, "Measure ellipse (mean / SD)", lambda: self.set_tool("ellipse"), "E")
+        add_measurement_actions(self, tools)
+        add_mpr_action(self, tools)
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
         self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
-        self._action(tools, "Clear measurements",
-                     lambda: self._on_active(lambda v: v.clear_measurements()), "Delete")
         tools.addSeparator()
         self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
 
@@ -259,6 +267,7 @@ class MainWindow(QMainWindow):
         self._action(view, "Full screen", self.toggle_full_screen, "F11")
 
         self.study_menu = ReaderStudyMenu(self)
+        self.teaching_menu = TeachingMenu(self)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard and mouse\u2026", self.show_shortcuts, ["F1", "?"])
@@ -271,23 +280,16 @@ class MainWindow(QMainWindow):
     # -- library ------------------------------------------------------------------------------
     def open_library(self, path: str) -> None:
         """Open (or create) a library and list it."""
-        path = str(Path(path).expanduser().resolve())
-        with Library(path):
-            pass  # creates/migrates, raising a clear error if it is not a library
-        self.library_path = path
-        self.cache.clear()
-        self.library_panel.set_library(path)
-        self.similar_panel.set_library(path)
+        self.window_link.unlink()
+        path = self.session.open_library(path)  # the panels follow its events
         for viewport in self.viewports:
             viewport.clear()
-        self.case_panel.show_nothing()
         self.settings.add_recent(path)
         save_settings(self.settings)
         self._fill_recent()
         self.welcome.set_recent(self.settings.recent_libraries)
         self.central.setCurrentWidget(self.grid_host)
         self.setWindowTitle(f"MedViewer \u2014 {Path(path).stem}")
-        log.info("library opened: %s", path)
         self.statusBar().showMessage(f"Library {path}", 5000)
         order = self.library_panel.series_order()
         if order:
@@ -295,7 +297,7 @@ class MainWindow(QMainWindow):
         from medviewer.services.demo import LIBRARY_NAME
 
         # The demo opens ready to classify and search; other libraries wait for the user.
-        if self.model_panel.runner is None and Path(path).name == LIBRARY_NAME:
+        if self.session.runner is None and Path(path).name == LIBRARY_NAME:
             self.model_panel.load_default()
 
     def choose_library(self) -> None:
@@ -416,6 +418,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Import cancelled; files imported so far were kept", 8000)
         self.library_panel.refresh()
 
+    def _on_import_failed(self, exc: Exception) -> None:
+        from medviewer.qt.workers import handle_error
+
+        self._end_import()
+        self.library_panel.refresh()  # files committed before the error stay listed
+        handle_error(exc, None, self, "Import")
+
     def _on_import_progress(self, fraction: float, status: str) -> None:
         self.progress.setValue(int(fraction * 1000))
         if status:
@@ -456,46 +465,30 @@ class MainWindow(QMainWindow):
     def open_series(self, series_id: int, viewport: ViewportWidget | None = None) -> None:
         """Show a series in the active viewport (GUI thread; pixels decode in the background)."""
         viewport = viewport or self.active
-        with Library(self.library_path) as library:
+        with self.session.library() as library:
             series = library.series(series_id=series_id)[0]
             instances = library.instances(series_id)
-            study = library.conn.execute(
-                "SELECT st.study_date, st.description, st.accession, p.name, p.patient_id, "
-                "p.birth_date, p.sex FROM studies st JOIN patients p ON p.id = st.patient_ref "
-                "WHERE st.id = ?", (series.study_ref,)).fetchone()
-        date, description, accession, name, pid, birth, sex = study
-        patient_text = [name or "(no name)", f"ID {pid}" if pid else "",
-                        " ".join(x for x in (birth, sex) if x)]
-        study_text = [f"{date[:4]}-{date[4:6]}-{date[6:]}" if len(date) == 8 else date,
-                      description, f"Acc {accession}" if accession else ""]
-        viewport.show_series(series, instances, [t for t in patient_text if t],
-                             [t for t in study_text if t])
+            study = library.study_header(series.study_ref)
+        if self.window_link.pair is not None and viewport.state in self.window_link.pair:
+            self.window_link.unlink()  # the comparison this viewport was part of is over
+        viewport.library_path = self.library_path  # measurements are kept in the library
+        viewport.show_series(
+            series, instances,
+            patient_lines(study.patient_name, study.patient_id, study.birth_date, study.sex,
+                          study.study_date),
+            study_lines(study.study_date, study.description, study.accession))
         viewport.series_id = series_id
         self.library_panel.select_series(series_id)
-        self._update_case_panel(viewport)
+        if viewport is self.active and self.isActiveWindow() and viewport.isVisible():
+            # Keys go to the series just opened, not the library tree; a series opened beside
+            # (a similar case) leaves the focus on the query.
+            viewport.setFocus()
 
     def current_case_id(self, viewport: ViewportWidget | None = None) -> int | None:
         """Return the library case shown in a viewport, if the plane on screen is one."""
         viewport = viewport or self.active
-        plane = viewport.state.current if viewport else None
-        if plane is None or not self.library_path:
-            return None
-        with Library(self.library_path) as library:
-            row = library.conn.execute("SELECT id FROM cases WHERE instance_ref = ? AND frame = ?",
-                                       (plane.instance.id, plane.frame)).fetchone()
-        return None if row is None else int(row[0])
-
-    def current_display_image(self):
-        """Return (display image, case id, library) of the active viewport, for the models."""
-        from medviewer.display.render import render_frame
-
-        viewport = self.active
-        plane = viewport.state.current if viewport else None
-        image = self.cache.peek(plane.instance.location) if plane else None
-        if image is None:
-            return None
-        # The model sees the image as it opens (default window), not the reader's W/L.
-        return render_frame(image, plane.frame), self.current_case_id(viewport), self.library_path
+        image = self.session.shown.get(self.viewports.index(viewport)) if viewport else None
+        return image.case_id if image is not None else None
 
     def search_region(self, x: int, y: int, width: int, height: int) -> None:
         """Search similar cases with a rectangle of the image on screen."""
@@ -513,17 +506,20 @@ class MainWindow(QMainWindow):
 
     def open_case(self, case_id: int) -> None:
         """Open a library case (e.g. clicked in the embedding map) in the active viewport."""
-        with Library(self.library_path) as library:
-            row = library.conn.execute(
-                "SELECT i.series_ref, i.id, c.frame FROM cases c JOIN instances i ON "
-                "i.id = c.instance_ref WHERE c.id = ?", (case_id,)).fetchone()
-        if row is None:
+        with self.session.library() as library:
+            plane = library.case_plane(case_id)
+        if plane is None:
+            self.statusBar().showMessage("That case is no longer in the library", 5000)
             return
-        series_id, instance_id, frame = row
+        series_id, instance_id, frame = plane
         self.open_series(series_id)
-        for index, plane in enumerate(self.active.state.planes):
+        self._go_to_plane(self.active, instance_id, frame)
+
+    @staticmethod
+    def _go_to_plane(viewport: ViewportWidget, instance_id: int, frame: int) -> None:
+        for index, plane in enumerate(viewport.state.planes):
             if plane.instance.id == instance_id and plane.frame == frame:
-                self.active.state.set_index(index)
+                viewport.state.set_index(index)
                 break
 
     def toggle_overlays(self) -> None:
@@ -532,7 +528,7 @@ class MainWindow(QMainWindow):
 
     def open_result_beside(self, hit) -> None:
         """Show a retrieved case beside the query, with linked window/level and zoom."""
-        with Library(self.library_path) as library:
+        with self.session.library() as library:
             instance = library.instance_by_location(hit.location)
         if instance is None:
             self.statusBar().showMessage("That case is no longer in the library", 5000)
@@ -543,10 +539,7 @@ class MainWindow(QMainWindow):
         others = [v for v in self._visible_viewports() if v is not query]
         target = others[0]
         self.open_series(instance.series_ref, viewport=target)
-        for index, plane in enumerate(target.state.planes):
-            if plane.instance.id == instance.id and plane.frame == hit.frame:
-                target.state.set_index(index)
-                break
+        self._go_to_plane(target, instance.id, hit.frame)
         self.link_viewports(query, target)
         self.overlay_panel.add_hit(hit)
 
@@ -554,52 +547,29 @@ class MainWindow(QMainWindow):
         """Link zoom/pan and window/level of two viewports (comparison of query and result)."""
         second.box.setXLink(first.box)
         second.box.setYLink(first.box)
-        if getattr(self, "_linked", None) == (first, second):
-            return
-        self._linked = (first, second)
-        guard = {"busy": False}
+        self.window_link.link(first.state, second.state)
 
-        def follow(source, target):
-            def on_window(window):
-                if guard["busy"] or self._linked != (first, second):
-                    return
-                guard["busy"] = True
-                try:
-                    target.state.set_window(window)
-                finally:
-                    guard["busy"] = False
-            source.state.connect("window_changed", on_window)
-
-        follow(first, second)
-        follow(second, first)
-        if first.state.window is not None:
-            second.state.set_window(first.state.window)
-
-    def _update_case_panel(self, viewport: ViewportWidget) -> None:
+    def _on_index_changed(self, viewport: ViewportWidget, slot: int) -> None:
         plane = viewport.state.current
-        if plane is None or not self.library_path:
-            self.case_panel.show_nothing()
-            return
-        warnings = [w.message for w in viewport.series.warnings] if viewport.series else []
-        self.case_panel.show_instance(self.library_path, plane.instance.id, plane.instance.location,
-                                      warnings)
+        if plane is None:
+            self.session.show_nothing(slot)
+        else:
+            self.session.show_plane(plane.instance.id, plane.frame, plane.instance.location,
+                                    plane.instance.series_ref, slot=slot)
+        # Follow by patient position where the frames of reference allow it (said in words).
+        self.scroll_sync.follow(viewport.state, [v.state for v in self._visible_viewports()],
+                                frame_of=self._frame_of_reference)
+        stayed = [self.scroll_sync.reason_for(v.state) for v in self._visible_viewports()
+                  if v is not viewport and v.state.planes]
+        if any(r.startswith("not linked") for r in stayed):
+            self.statusBar().showMessage(next(r for r in stayed if r.startswith("not linked")), 4000)
 
-    def _on_plane_shown(self, viewport: ViewportWidget, index: int) -> None:
-        if viewport is self.active:
-            # The case panel reads the library: refresh it once scrolling pauses,
-            # never on every step of a fast scroll.
-            self._case_timer.start()
-        if not self.sync_scrolling or self._syncing or len(viewport.state.planes) < 2:
-            return
-        # Follow by relative position: the same fraction of the way through each stack.
-        fraction = index / (len(viewport.state.planes) - 1)
-        self._syncing = True
-        try:
-            for other in self._visible_viewports():
-                if other is not viewport and len(other.state.planes) > 1:
-                    other.state.set_index(round(fraction * (len(other.state.planes) - 1)))
-        finally:
-            self._syncing = False
+    def _frame_of_reference(self, state) -> str:
+        """Return the Frame of Reference UID of the image a viewer state shows ("" unknown)."""
+        for viewport in self.viewports:
+            if viewport.state is state and viewport._image is not None:
+                return viewport._image.frame_of_reference
+        return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
         rows, cols = LAYOUTS[self.settings.layout]
@@ -608,6 +578,7 @@ class MainWindow(QMainWindow):
     def set_active(self, viewport: ViewportWidget) -> None:
         """Make a viewport the target of keys and of the library's double-click."""
         self.active = viewport
+        self.session.set_active(self.viewports.index(viewport))
         for v in self.viewports:
             v.setProperty("active", v is viewport and len(self._visible_viewports_safe()) > 1)
             v.style().unpolish(v)
@@ -627,6 +598,9 @@ class MainWindow(QMainWindow):
         for i in range(rows * cols):
             self.grid.addWidget(self.viewports[i], i // cols, i % cols)
             self.viewports[i].show()
+        for slot in range(rows * cols, len(self.viewports)):
+            self.session.show_nothing(slot)  # a hidden viewport shows nothing to the user
+            self.viewports[slot].clear()
         self.settings.layout = name
         if self.active not in self.viewports[: rows * cols]:
             self.set_active(self.viewports[0])
@@ -655,6 +629,12 @@ class MainWindow(QMainWindow):
         image = self.cache.peek(viewport.state.current.instance.location)
         if image is None or image.is_color:
             return
+        if name in PRESETS and not preset_applies(name, image.units):
+            modality = viewport.series.modality if viewport.series else "this image"
+            self.statusBar().showMessage(
+                f"{PRESETS[name].name} is a CT window (Hounsfield units); {modality or 'this image'} "
+                "has no HU. Use 6 (auto) or 0 (the header's window).", 6000)
+            return
         frame = image.frames[viewport.state.current.frame]
         if name == "auto":
             window = auto_window(frame)
@@ -679,9 +659,9 @@ class MainWindow(QMainWindow):
         """Choose the left-drag tool for every viewport."""
         for viewport in self.viewports:
             viewport.set_tool(tool)
-        names = {"window": "Window / level", "length": "Length", "ellipse": "Ellipse ROI",
-                 "region": "Region search (drag a rectangle)"}
-        self.statusBar().showMessage(f"Tool: {names[tool]} (W, L, E to switch)", 4000)
+        names = {"window": "Window / level", "region": "Region search (drag a rectangle)",
+                 **TOOL_HELP}
+        self.statusBar().showMessage(f"Tool: {names.get(tool, tool)} (W for window / level)", 6000)
 
     def toggle_cine(self) -> None:
         """Play or pause the active stack."""
@@ -700,7 +680,7 @@ class MainWindow(QMainWindow):
 
     def toggle_sync(self) -> None:
         """Synchronise scrolling between viewports, or not."""
-        self.sync_scrolling = self.sync_action.isChecked()
+        self.scroll_sync.enabled = self.sync_action.isChecked()
 
     def toggle_identifying(self) -> None:
         """Hide or show patient-identifying text (corner text and library)."""
@@ -760,7 +740,7 @@ class MainWindow(QMainWindow):
         from medviewer.qt.about_dialog import AboutDialog
         from medviewer.services.models import default_bundle
 
-        runner = self.model_panel.runner
+        runner = self.session.runner
         bundle = runner.bundle.path if runner is not None else default_bundle()
         dialog = AboutDialog(self, bundle_folder=bundle)
         dialog.open()
@@ -792,7 +772,7 @@ class MainWindow(QMainWindow):
         old = self.settings
         save_settings(settings)
         self.apply_settings(settings)
-        runner = self.model_panel.runner
+        runner = self.session.runner
         if runner is not None and (old.provider_preference != settings.provider_preference
                                    or old.default_model != settings.default_model):
             # The model in use follows the new preference at once, so the panel's provider
@@ -816,17 +796,16 @@ class MainWindow(QMainWindow):
         """List the retrieved studies and show the first one."""
         if library_path != self.library_path:
             return  # the user opened another library meanwhile
+        self.session.library_changed()
         self.library_panel.refresh()
-        with Library(library_path) as library:
-            row = library.conn.execute(
-                "SELECT se.id FROM series se JOIN studies st ON st.id = se.study_ref "
-                "WHERE st.study_uid = ? ORDER BY se.id LIMIT 1",
-                (study_uids[0],)).fetchone() if study_uids else None
-        if row is not None:
-            self.open_series(int(row[0]))
+        with self.session.library() as library:
+            series_id = library.first_series_of_study(study_uids[0]) if study_uids else None
+        if series_id is not None:
+            self.open_series(series_id)
 
     def _after_new_studies(self) -> None:
         """List new studies and, if nothing is on screen yet, show the first."""
+        self.session.library_changed()
         self.library_panel.refresh()
         if self.active is not None and self.active.state.current is None:
             order = self.library_panel.series_order()
@@ -856,7 +835,7 @@ class MainWindow(QMainWindow):
         """Collect the log and environment (no patient data) into a report the user saves."""
         from medviewer.qt.problem_dialog import ProblemReportDialog
 
-        runner = self.model_panel.runner
+        runner = self.session.runner
         report = runner.provider_report().to_dict() if runner is not None else None
         dialog = ProblemReportDialog(self, library_path=self.library_path, provider_report=report)
         dialog.open()
@@ -877,6 +856,7 @@ class MainWindow(QMainWindow):
         self.importer.cancel()
         for runner in self.findChildren(TaskRunner):
             runner.cancel()
+        remember_window_state(self, self.settings)
         save_settings(self.settings)
         # No worker may outlive the widgets it reports to.
         QThreadPool.globalInstance().waitForDone(10000)

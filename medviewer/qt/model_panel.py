@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QProgressBar, QPushButton, QTextBrowser, QVBoxLayout, QWidget)
 
 from medviewer.qt.workers import TaskRunner
-from medviewer.services.models import classify_display_image, find_bundles, store_predictions
+from medviewer.services.models import find_bundles
+from medviewer.services.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -19,22 +20,24 @@ log = logging.getLogger(__name__)
 class ModelPanel(QWidget):
     """Load a bundle off the GUI thread, show which provider really runs it, classify.
 
+    The loaded model goes into the :class:`~medviewer.services.session.Session`; the
+    panel draws the session's classification of the image on screen and clears it when
+    the session does (another image, library or model).
+
     Signals
     -------
     sig_model_ready(object)
-        The loaded ``ModelRunner`` (for other panels, e.g. similar cases).
+        The loaded ``ModelRunner`` (after the session has it).
     sig_classified(object)
-        A :class:`~medviewer.services.models.Classification`.
+        A :class:`~medviewer.services.models.Classification`, once drawn.
     """
 
     sig_model_ready = Signal(object)
     sig_classified = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runner = None
-        # Set by the window: callable -> (display image, case id or None, library path) or None.
-        self.image_provider = None
+        self.session = session
         # From the settings (the window keeps them in step): the execution provider preference,
         # the default bundle and extra folders searched for bundles.
         self.provider_preference = "auto"
@@ -65,14 +68,20 @@ class ModelPanel(QWidget):
         self.card = QTextBrowser(self)
         self.card.setOpenExternalLinks(False)
         layout.addWidget(self.card, 1)
-        self._loader = TaskRunner(self)
-        self._classifier = TaskRunner(self)
-        self._loader.sig_failed.connect(lambda m, d: self._show_problem(m))
-        self._classifier.sig_failed.connect(lambda m, d: self._show_problem(m))
+        self._loader = TaskRunner(self, message=self._show_problem)
+        self._classifier = TaskRunner(self, message=self._show_problem)
+        session.connect("classified", self._on_classified)
+        session.connect("results_cleared",
+                        lambda: self.session.classification is None and self._clear_results())
         self.open_button.clicked.connect(self.choose_bundle)
         self.choice.activated.connect(lambda i: self.load(self.choice.itemData(i)))
         self.classify_button.clicked.connect(self.classify_current)
         self.refresh_bundles()
+
+    @property
+    def runner(self):
+        """Return the session's model (None before one is loaded)."""
+        return self.session.runner
 
     @property
     def loading(self) -> bool:
@@ -120,7 +129,7 @@ class ModelPanel(QWidget):
         self._loader.start(lambda state: ModelRunner(folder, preference), self._on_loaded)
 
     def _on_loaded(self, runner) -> None:
-        self.runner = runner
+        self.session.set_model(runner)
         report = runner.provider_report()
         log.info("model %s (sha256 %s) loaded; ONNX Runtime on %s. %s", runner.bundle.name,
                  runner.bundle.sha256[:12], report.provider_label, report.message)
@@ -137,32 +146,27 @@ class ModelPanel(QWidget):
         self.sig_model_ready.emit(runner)
 
     def classify_current(self) -> None:
-        """Classify the image on screen (worker thread) and show per-label probabilities."""
-        if self.runner is None or self.image_provider is None:
+        """Classify the image on screen (worker thread); the session keeps the result."""
+        if self.session.runner is None:
             return
-        got = self.image_provider()
-        if got is None:
+        job = self.session.classify_job()
+        if job is None:
             self.message.setText("Open an image first.")
             return
-        image, case_id, library_path = got
-        runner = self.runner
-
-        def work(state):
-            result = classify_display_image(runner, image)
-            if case_id is not None and library_path:
-                # Predictions are kept with their source and the bundle's sha256.
-                store_predictions(library_path, case_id, result)
-            return result
-
         self.message.setText("Classifying\u2026")
-        self._classifier.start(work, self._on_classified)
+        self._classifier.start(job, self.session.accept)
 
-    def _on_classified(self, result) -> None:
+    def _clear_results(self) -> None:
         while self.results.count():
             item = self.results.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
-        for row, (label, p) in enumerate(sorted(result.probabilities.items(),
+        self.message.setText("")
+
+    def _on_classified(self, result) -> None:
+        self._clear_results()
+        classification = result.classification
+        for row, (label, p) in enumerate(sorted(classification.probabilities.items(),
                                                 key=lambda kv: -kv[1])):
             name = QLabel(label, self)
             bar = QProgressBar(self)
@@ -172,10 +176,10 @@ class ModelPanel(QWidget):
             bar.setAlignment(Qt.AlignCenter)
             self.results.addWidget(name, row, 0)
             self.results.addWidget(bar, row, 1)
-        self.message.setText(f"Model output on {result.provider}; not a diagnosis.")
-        self.sig_classified.emit(result)
+        self.message.setText(f"Model output on {classification.provider}; not a diagnosis.")
+        self.sig_classified.emit(classification)
 
     def _show_problem(self, message: str) -> None:
         self.message.setText(message)
-        if self.runner is None:
+        if self.session.runner is None:
             self.provider.setText("No model loaded")

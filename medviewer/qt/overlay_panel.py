@@ -2,9 +2,12 @@
 
 Computation runs on a :class:`~medviewer.qt.workers.TaskRunner` (one model
 run per image is cached, so changing the fusion, block or head redraws at
-once); the map goes to the :class:`~medviewer.qt.overlay_layer.OverlayLayer` of
-the viewport it was computed for and out through :attr:`OverlayPanel.sig_map_ready`.
-A short note under the title says what the maps are not.  GUI thread only.
+once); the map goes into the :class:`~medviewer.services.session.Session` as an
+``OverlayReady`` carrying its image, and from there to the
+:class:`~medviewer.qt.overlay_layer.OverlayLayer` of every viewport showing that image
+and out through :attr:`OverlayPanel.sig_map_ready`.  When the session drops the map
+(another image, library or model) the layers forget it.  A short note under the title
+says what the maps are not.  GUI thread only.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
+from medviewer.explain.maps import MAP_METHODS, map_method
 from medviewer.qt.overlay_layer import OverlayLayer
 from medviewer.qt.workers import TaskRunner
+from medviewer.services.session import OverlayReady, Session
 
 NOTE_TEXT = ("These maps show which parts of the image the model's output depends on: model "
              "behaviour, not lesion localisation. They can look convincing when the model is wrong.")
-METHOD_ITEMS = [("Attention rollout", "rollout"), ("Raw attention (block, head)", "attention"),
-                ("Class saliency (occlusion)", "occlusion"), ("Why similar (search result)", "similarity")]
 THUMB = 150
 
 
@@ -39,12 +42,9 @@ def _thumbnail(image: np.ndarray, image_map: np.ndarray, opacity: float, thresho
 class OverlayPanel(QWidget):
     """Choose and compute attention/saliency maps; control the overlay; run the trust checks.
 
-    Set :attr:`image_provider` (callable -> (display image, case id, library
-    path) or None, like the model panel's), optionally :attr:`viewport_provider`
-    (callable -> the active ViewportWidget, where the map is drawn) and
-    :attr:`viewports_provider` (callable -> all visible viewports, to put the
-    result's map on a viewport that shows the result).  Call :meth:`set_model`
-    with a ModelRunner and :meth:`set_hits` with search results.
+    The model, the image on screen and the search hits come from the session; the
+    window hands over its viewports once with :meth:`attach_viewports` (a map is drawn on
+    every visible viewport showing the image it was computed for).
 
     Signals
     -------
@@ -60,20 +60,23 @@ class OverlayPanel(QWidget):
     sig_pair_ready = Signal(object)
     sig_checked = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session = session
         self.explainer = None
-        self.image_provider = None
-        self.viewport_provider = None
-        self.viewports_provider = None
+        self.viewports: list = []
         self.hits: list = []
         self.last = None  # (explanation, image) of the latest map
         self._layers: dict[int, OverlayLayer] = {}
-        self._worker = TaskRunner(self)
-        self._checker = TaskRunner(self)
+        self._worker = TaskRunner(self, message=self._show_problem)
+        self._checker = TaskRunner(self, message=self._show_problem)
         self._build()
-        self._worker.sig_failed.connect(lambda m, d: self._show_problem(m))
-        self._checker.sig_failed.connect(lambda m, d: self._show_problem(m))
+        session.connect("model_loaded", self.set_model)
+        session.connect("results_found", lambda result: self.set_hits(result.result.nearest
+                                                                      + result.result.farthest))
+        session.connect("overlay_ready", self._on_overlay)
+        session.connect("results_cleared", self._on_cleared)
+        session.connect("library_opened", lambda path: self._worker.cancel())
         self._worker.sig_progress.connect(self._on_progress)
         self._checker.sig_progress.connect(self._on_progress)
         self._set_ready(False)
@@ -104,8 +107,8 @@ class OverlayPanel(QWidget):
         self.model_label.setWordWrap(True)
         layout.addWidget(self.model_label)
         self.method = QComboBox(self)
-        for text, key in METHOD_ITEMS:
-            self.method.addItem(text, key)
+        for method in MAP_METHODS:
+            self.method.addItem(method.label, method.key)
         layout.addWidget(self.method)
         # One parameter page per method; only the current one is shown (a hidden widget
         # takes no room, where a stacked widget is as tall as its tallest page).
@@ -248,10 +251,30 @@ class OverlayPanel(QWidget):
         return page
 
     # -- model and inputs ---------------------------------------------------------------------
+    def attach_viewports(self, viewports: list) -> None:
+        """Draw maps on these viewports (those visible and showing the map's image)."""
+        self.viewports = list(viewports)
+
+    def viewports_showing(self, image) -> list:
+        """Return the visible viewports whose current plane is ``image`` (a ShownImage)."""
+        out = []
+        for viewport in self.viewports:
+            plane = viewport.state.current
+            if (not viewport.isHidden() and plane is not None
+                    and (plane.instance.id, plane.frame) == (image.instance_id, image.frame)):
+                out.append(viewport)
+        return out
+
     def set_model(self, runner) -> None:
         """Use a loaded ModelRunner (GUI thread); fills the block, head and label pickers."""
         from medviewer.explain import Explainer
 
+        self._worker.cancel()
+        self._checker.cancel()
+        if runner is None:
+            self.explainer = None
+            self._set_ready(False)
+            return
         try:
             self.explainer = Explainer(runner)
         except Exception as exc:  # noqa: BLE001 - a bundle without a grid: say so in the panel
@@ -325,49 +348,74 @@ class OverlayPanel(QWidget):
         if self.explainer is None:
             self.message.setText("Load a model first (Model panel).")
             return
-        got = self.image_provider() if self.image_provider else None
-        if got is None:
+        shown = self.session.image
+        image = self.session.display_image(shown)
+        if image is None:
             self.message.setText("Open an image first.")
             return
-        image = got[0]
-        viewport = self.viewport_provider() if self.viewport_provider else None
-        plane_key = self.layer_for(viewport).current_plane_key() if viewport is not None else None
         request = self.request()
-        explainer = self.explainer
-        if request.method == "similarity":
+        explainer, sha = self.explainer, self.session.model_sha256
+        if map_method(request.method).pair:
             if not self.hits or self.hit_choice.currentIndex() < 0:
                 self.message.setText("Search for similar cases first, then pick a result here.")
                 return
             hit = self.hits[self.hit_choice.currentIndex()]
             from medviewer.services.explain import explain_hit
 
-            def work(state):
+            def pair_job(state):
                 pair, other = explain_hit(explainer, image, hit, state)
-                return pair, other
+                return OverlayReady(shown, sha, pair, hit, {"image": image, "other": other})
 
             self._busy("Comparing patches\u2026")
-            self._worker.start(work, lambda res: self._on_pair(res, image, hit, viewport, plane_key))
+            self._worker.start(pair_job, self._deliver)
             return
 
         def work(state):
-            return explainer.explain(image, request, state=state)
+            return OverlayReady(shown, sha, explainer.explain(image, request, state=state),
+                                extra={"image": image})
 
         self._busy("Computing\u2026" if request.method != "occlusion" else "Occluding windows\u2026")
-        self._worker.start(work, lambda e: self._on_map(e, image, viewport, plane_key))
+        self._worker.start(work, self._deliver)
+
+    def _deliver(self, result: OverlayReady) -> None:
+        self._idle()
+        if not self.session.accept(result):
+            self.message.setText("")  # computed for an image no longer on screen
 
     def _auto_compute(self) -> None:
         # Attention maps come from the cached model run: recompute at once when a parameter moves.
         if self.last is not None and self.method.currentData() in ("rollout", "attention"):
             self.compute()
 
-    def _on_map(self, explanation, image, viewport, plane_key) -> None:
+    def _on_overlay(self, result: OverlayReady) -> None:
+        if result.hit is not None:
+            self._on_pair(result)
+        else:
+            self._on_map(result)
+
+    def _on_cleared(self) -> None:
+        if self.session.search is None:
+            self.set_hits([])
+        if self.session.overlay is None:
+            self._worker.cancel()
+            self._checker.cancel()
+            self._idle()
+            self.last = None
+            for layer in self._layers.values():
+                layer.clear()
+            self.query_thumb.clear()
+            self.other_thumb.clear()
+            self.pair_text.setText("")
+            self.message.setText("")
+
+    def _on_map(self, result: OverlayReady) -> None:
         from medviewer.explain import seen_mask
 
-        self._idle()
+        explanation, image = result.explanation, result.extra["image"]
         self.last = (explanation, image)
-        if viewport is not None:
+        for viewport in self.viewports_showing(result.image):
             self.layer_for(viewport).set_map(explanation.image_map, title=explanation.title,
-                                             plane_key=plane_key, seen=seen_mask(explanation.geometry))
+                                             seen=seen_mask(explanation.geometry))
         lines = [f"{explanation.title}: {explanation.seconds * 1000:.0f} ms"]
         if explanation.label is not None and explanation.score is not None:
             lines.append(f"{explanation.label}: logit {explanation.score:.2f}")
@@ -376,11 +424,11 @@ class OverlayPanel(QWidget):
         self.message.setText("\n".join(lines))
         self.sig_map_ready.emit(explanation)
 
-    def _on_pair(self, result, image, hit, viewport, plane_key) -> None:
+    def _on_pair(self, result: OverlayReady) -> None:
         from medviewer.explain import seen_mask
 
-        self._idle()
-        pair, other = result
+        pair, hit = result.explanation, result.hit
+        image, other = result.extra["image"], result.extra["other"]
         self.last = (pair.query, image)
         opacity, threshold = self.opacity.value() / 100, self.threshold.value() / 100
         self.query_thumb.setPixmap(_thumbnail(image, pair.query.image_map, opacity, threshold))
@@ -389,12 +437,13 @@ class OverlayPanel(QWidget):
                                f"cosines {pair.query.scale[0]:.2f} to {pair.query.scale[1]:.2f}, ranked "
                                "over both images together.")
         title = "Why similar: patch match rank"
-        if viewport is not None:
-            self.layer_for(viewport).set_map(pair.query.image_map, title=title, plane_key=plane_key,
+        queries = self.viewports_showing(result.image)
+        for viewport in queries:
+            self.layer_for(viewport).set_map(pair.query.image_map, title=title,
                                              seen=seen_mask(pair.query.geometry))
-        for other_view in (self.viewports_provider() if self.viewports_provider else []):
+        for other_view in self.viewports:
             plane = other_view.state.current
-            if other_view is not viewport and plane is not None and \
+            if other_view not in queries and not other_view.isHidden() and plane is not None and \
                     (plane.instance.location, plane.frame) == (hit.location, hit.frame):
                 self.layer_for(other_view).set_map(pair.other.image_map, title=title,
                                                    seen=seen_mask(pair.other.geometry))
@@ -407,7 +456,7 @@ class OverlayPanel(QWidget):
             self.message.setText("Show a map first.")
             return
         explanation, image = self.last
-        if explanation.request.method == "similarity":
+        if not map_method(explanation.request.method).checkable:
             self.message.setText("The checks apply to single-image maps (not \u201cwhy similar\u201d).")
             return
         from medviewer.services.explain import trust_report
@@ -444,8 +493,9 @@ class OverlayPanel(QWidget):
 
     def export_png(self, path: str | None = None) -> tuple[int, int] | None:
         """Write the active viewport's image with its overlay as PNG (asks for a path when None)."""
-        viewport = self.viewport_provider() if self.viewport_provider else None
-        layer = self._layers.get(id(viewport)) if viewport is not None else None
+        overlay = self.session.overlay
+        viewports = self.viewports_showing(overlay.image) if overlay is not None else []
+        layer = self._layers.get(id(viewports[0])) if viewports else None
         if layer is None or not layer.visible:
             self.message.setText("Show a map first.")
             return None
@@ -467,7 +517,7 @@ class OverlayPanel(QWidget):
         for i, page in enumerate(self.pages):
             page.setVisible(i == index)
         self.check_button.setEnabled(self.explainer is not None
-                                     and self.method.currentData() != "similarity")
+                                     and map_method(self.method.currentData()).checkable)
 
     def _set_ready(self, ready: bool) -> None:
         for widget in (self.compute_button, self.check_button, self.export_button, self.method):

@@ -4,7 +4,7 @@ Every network and library call runs on a worker through :class:`TaskRunner`, one
 runner per kind of job so that a connection test never cancels a retrieve.  Expected
 failures (a refused association, a timeout, an HTTP error) come back as results that
 carry the service's message and hint and are shown in the message bar; anything else
-goes through :func:`show_unexpected_error`.
+goes through :func:`~medviewer.qt.workers.report_unexpected`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 
 from medviewer.errors import MedViewerError, TaskCancelled
 from medviewer.pacs import NodeConfigError, StudyQuery
-from medviewer.qt.dialogs import show_unexpected_error
 from medviewer.qt.pacs_nodes_dialog import NodeDialog, SetupPage
 from medviewer.qt.pacs_results import ResultsTable, retrieve_summary
 from medviewer.qt.pacs_widgets import DIALOG_STYLE, MessageBar, StudyQueryForm
@@ -109,9 +108,9 @@ class PacsDialog(QDialog):
         self._echo_runner, self._query_runner, self._retrieve_runner = (
             TaskRunner(self, self._pool) for _ in range(3))
         for runner in (self._echo_runner, self._query_runner, self._retrieve_runner):
-            runner.sig_failed.connect(self._on_unexpected)
-        self._query_runner.sig_failed.connect(lambda *_: self.count_label.setText(""))
-        self._retrieve_runner.sig_failed.connect(lambda *_: self._set_retrieving(False))
+            runner.sig_errored.connect(self._on_unexpected)
+        self._query_runner.sig_errored.connect(lambda _exc: self.count_label.setText(""))
+        self._retrieve_runner.sig_errored.connect(lambda _exc: self._set_retrieving(False))
         self._retrieve_runner.sig_progress.connect(self._on_progress)
         # Destroying the window (on quit) waits for the pool's jobs: ask them to stop first.
         # The slot holds the states only, never the half-destroyed window.
@@ -193,10 +192,15 @@ class PacsDialog(QDialog):
     def _say_problem(self, problem: _Problem, doing: str) -> None:
         self.message.say(f"{doing} failed: {problem.message}", "error", problem.hint)
 
-    def _on_unexpected(self, message: str, detail: str) -> None:
-        self.message.say(f"Something unexpected went wrong: {message}", "error",
+    def _on_unexpected(self, exc: Exception) -> None:
+        from medviewer.qt.workers import report_unexpected
+
+        if isinstance(exc, MedViewerError):
+            self.message.say(exc.message, "error", exc.hint)
+            return
+        self.message.say(f"Something unexpected went wrong: {exc}", "error",
                          "the details are in the log; try again, or report it")
-        show_unexpected_error(self, message, detail)
+        report_unexpected(self, exc)
 
     # -- nodes ------------------------------------------------------------------------------
     def node_name(self) -> str:

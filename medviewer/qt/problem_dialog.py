@@ -8,6 +8,7 @@ anywhere: the user saves a ``.zip`` and attaches it to a message.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -29,6 +30,8 @@ INTRO = ("The report holds MedViewer's log, the versions of MedViewer, Python, y
          "are masked. Nothing is sent: you save a .zip file and attach it to your message.")
 # Typing should not rebuild a long preview at every key press.
 PREVIEW_DELAY_MS = 300
+
+log = logging.getLogger(__name__)
 
 
 class ProblemReportDialog(QDialog):
@@ -115,7 +118,7 @@ class ProblemReportDialog(QDialog):
         self.note.textChanged.connect(self._timer.start)
 
         self._builder = TaskRunner(self)
-        self._builder.sig_failed.connect(self._on_failed)
+        self._builder.sig_errored.connect(self._on_failed)
         self._start(library_path, provider_report, log_files)
 
     def _heading(self, text: str) -> QLabel:
@@ -142,8 +145,11 @@ class ProblemReportDialog(QDialog):
         self._show()
         self.sig_report_ready.emit(self.report)
 
-    def _on_failed(self, message: str, detail: str) -> None:
-        self.preview.setPlainText(f"The report could not be prepared: {message}\n\n{detail}")
+    def _on_failed(self, exc: Exception) -> None:
+        from medviewer.qt.workers import error_detail
+
+        log.error("problem report failed\n%s", error_detail(exc))
+        self.preview.setPlainText(f"The report could not be prepared: {exc}\n\n{error_detail(exc)}")
         self.status.setText("Use \u201cOpen log folder\u201d to find the log instead.")
 
     # -- preview ------------------------------------------------------------------------------

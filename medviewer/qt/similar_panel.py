@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel
 
 from medviewer.qt.library_panel import to_qimage
 from medviewer.qt.workers import TaskRunner
+from medviewer.services.session import Session
 
 THUMB = 96
 
@@ -84,23 +85,26 @@ class ResultRow(QFrame):
 class SimilarCasesPanel(QWidget):
     """Search the library for cases like the one on screen.
 
-    The window supplies ``library_path``, ``case_provider`` (-> current case id
-    or None) and opens results through :attr:`sig_open_case`.
+    Library, model, searcher and the last search live in the
+    :class:`~medviewer.services.session.Session`; the panel draws the session's search
+    result and clears it when the session does.  Results open through
+    :attr:`sig_open_case` (a hit) and :attr:`sig_open_case_id` (a case of the map).
+
+    Signals
+    -------
+    sig_results(object)
+        The :class:`~medviewer.retrieval.search.SearchResult` drawn.
     """
 
     sig_open_case = Signal(object)
     sig_open_case_id = Signal(int)
     sig_results = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.library_path: str | None = None
-        self.runner = None  # ModelRunner from the model panel
+        self.session = session
         # The last index status read ("ready", "stale", "missing", ...; "" before any read).
         self.index_state = ""
-        self.case_provider = None
-        self.searcher = None
-        self.result = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         self.status = QLabel("Load a model to search similar cases.", self)
@@ -149,7 +153,9 @@ class SimilarCasesPanel(QWidget):
         self.teach_button.setToolTip("The query as a teaching case, its results as similar and "
                                      "dissimilar exemplars")
         self.teach_button.setEnabled(False)
-        self.teach_button.clicked.connect(self.add_to_teaching)
+        # clicked(bool) must not reach add_to_teaching's ``collection`` argument: a False
+        # there was taken for a collection name (AttributeError: 'bool' has no 'strip').
+        self.teach_button.clicked.connect(lambda _checked=False: self.add_to_teaching())
         layout.addWidget(self.teach_button)
         self.vote = QLabel("", self)
         self.vote.setObjectName("voteLabel")
@@ -162,45 +168,55 @@ class SimilarCasesPanel(QWidget):
         self.results_layout.addStretch(1)
         self.scroll.setWidget(self.results_host)
         layout.addWidget(self.scroll, 1)
-        self._indexer = TaskRunner(self)
-        self._search = TaskRunner(self)
+        self._indexer = TaskRunner(self, message=self.status.setText)
+        self._search = TaskRunner(self, message=self.vote.setText)
         self._indexer.sig_progress.connect(
             lambda f, s: self.status.setText(f"{s or 'Indexing'} ({f * 100:.0f}%)"))
-        self._indexer.sig_failed.connect(lambda m, d: self.status.setText(m))
-        self._search.sig_failed.connect(lambda m, d: self.vote.setText(m))
         self.index_button.clicked.connect(self.build_index)
         self.search_button.clicked.connect(lambda: self.search_current())
         self.map_button.clicked.connect(self.show_map)
+        session.connect("library_opened", lambda path: self._on_library(path))
+        session.connect("model_loaded", lambda runner: self._on_model())
+        session.connect("results_found", self._on_results)
+        session.connect("results_cleared",
+                        lambda: self.session.search is None and self._clear_results())
 
     # -- setup ----------------------------------------------------------------------------
-    def set_library(self, path: str | None) -> None:
-        """Use a library (its index is checked again)."""
-        self.library_path = path
-        self.searcher = None
+    @property
+    def library_path(self) -> str | None:
+        """Return the session's library."""
+        return self.session.library_path
+
+    @property
+    def runner(self):
+        """Return the session's model."""
+        return self.session.runner
+
+    @property
+    def result(self):
+        """Return the search result on screen (None when there is none)."""
+        found = self.session.search
+        return found.result if found is not None else None
+
+    def _on_library(self, path: str | None) -> None:
         self.index_state = ""
+        self._search.cancel()
         self._fill_filters()
         self.check_index()
 
-    def set_model(self, runner) -> None:
-        """Use a loaded ModelRunner."""
-        self.runner = runner
-        self.searcher = None
+    def _on_model(self) -> None:
         self.index_state = ""
+        self._search.cancel()
         self.check_index()
 
     def _fill_filters(self) -> None:
-        from medviewer.store import Library
-
         for combo in (self.label_filter, self.modality_filter):
             while combo.count() > 1:
                 combo.removeItem(1)
         if not self.library_path:
             return
-        with Library(self.library_path) as library:
-            labels = [r[0] for r in library.conn.execute(
-                "SELECT DISTINCT name FROM labels WHERE source != 'model' ORDER BY name")]
-            modalities = [r[0] for r in library.conn.execute(
-                "SELECT DISTINCT modality FROM series WHERE modality != '' ORDER BY modality")]
+        with self.session.library() as library:
+            labels, modalities = library.label_names(), library.modalities()
         for label in labels:
             self.label_filter.addItem(label, label)
         for modality in modalities:
@@ -217,11 +233,15 @@ class SimilarCasesPanel(QWidget):
 
         def work(state):
             with Library(path) as library:
-                return index_status(library, runner)
+                return path, runner, index_status(library, runner)
 
         self._indexer.start(work, self._on_status)
 
-    def _on_status(self, status) -> None:
+    def _on_status(self, checked) -> None:
+        path, runner, status = checked
+        if (path, runner) != (self.library_path, self.runner):
+            return  # read for a library or model no longer open
+        self.session.set_index_status(status)
         ready = status.state == "ready"
         self.status.setText(("Index ready: " if ready else "") + status.message)
         self.index_button.setText("Rebuild index" if ready else
@@ -243,7 +263,6 @@ class SimilarCasesPanel(QWidget):
             with Library(path) as library:
                 return build_index(library, runner, rebuild=rebuild, state=state)
 
-        self.searcher = None
         self.index_button.setEnabled(False)
         self._indexer.start(work, lambda report: self.check_index())
 
@@ -259,39 +278,34 @@ class SimilarCasesPanel(QWidget):
 
     def search_current(self, region=None) -> None:
         """Search with the case on screen (or a region of it) in the background."""
-        case_id = self.case_provider() if self.case_provider else None
-        if case_id is None:
+        image = self.session.image
+        if image is None or image.case_id is None:
             self.vote.setText("The image on screen is not a case of this library; open a case "
                               "(radiograph or the key slice of a series).")
             return
-        self.search_case(case_id, region)
-
-    def search_case(self, case_id: int, region=None) -> None:
-        """Search the library with one case."""
+        if self.session.runner is None:
+            self.vote.setText("Load a model first (Model panel).")
+            return
         k = self.k.value()
-        farthest = k if self.farthest.isChecked() else 0
-        filters = self.current_filter()
-        panel = self
-
-        def work(state):
-            result = panel._ensure_searcher().search_case(case_id, k=k, farthest=farthest, filters=filters,
-                                                region=region, state=state)
-            thumbs = {(h.location, h.frame): _hit_thumbnail(h.location, h.frame)
-                      for h in result.nearest + result.farthest}
-            return result, thumbs
-
+        job = self.session.search_job(k=k, farthest=k if self.farthest.isChecked() else 0,
+                                      filters=self.current_filter(), region=region,
+                                      thumbnail=_hit_thumbnail)
         self.vote.setText("Searching\u2026")
-        self._search.start(work, self._on_results)
+        self._search.start(job, self.session.accept)
 
-    def _on_results(self, payload) -> None:
-        result, thumbs = payload
-        self.result = result
-        self.sig_results.emit(result)
-        self.teach_button.setEnabled(result.query_case is not None)
+    def _clear_results(self) -> None:
         while self.results_layout.count() > 1:
             item = self.results_layout.takeAt(0)
             if item.widget():
                 item.widget().deleteLater()
+        self.vote.setText("")
+        self.teach_button.setEnabled(False)
+
+    def _on_results(self, result) -> None:
+        thumbs = result.thumbnails
+        result = result.result
+        self._clear_results()
+        self.teach_button.setEnabled(result.query_case is not None)
         text = result.vote.text if result.nearest else "No case passes the filters."
         seconds = sum(result.timings.values()) if result.timings else 0.0
         extra = "".join(f"<br><span style='color:#c9a227'>{w}</span>" for w in result.warnings)
@@ -310,25 +324,19 @@ class SimilarCasesPanel(QWidget):
                 row.sig_mark.connect(self._mark)
                 self.results_layout.insertWidget(position, row)
                 position += 1
-
-    def _ensure_searcher(self):
-        from medviewer.services.retrieval import open_searcher
-        from medviewer.store import Library
-
-        if self.searcher is None:
-            with Library(self.library_path) as library:
-                self.searcher = open_searcher(library, self.runner, allow_stale=True)
-        return self.searcher
+        self.sig_results.emit(result)
 
     def show_map(self) -> None:
         """Open the embedding map with the current case marked."""
         from medviewer.qt.embedding_map import EmbeddingMapDialog
 
-        case_id = self.case_provider() if self.case_provider else None
-        panel = self
+        image = self.session.image
+        case_id = image.case_id if image is not None else None
+        session, path, runner = self.session, self.library_path, self.runner
 
         def compute(method, state):
-            return panel._ensure_searcher().embedding_map(method, query_case=case_id, state=state)
+            return session.open_searcher(path, runner).embedding_map(method, query_case=case_id,
+                                                                     state=state)
 
         dialog = EmbeddingMapDialog(compute, self)
         dialog.sig_open_case.connect(self.sig_open_case_id)
@@ -342,8 +350,11 @@ class SimilarCasesPanel(QWidget):
         """
         from PySide6.QtWidgets import QInputDialog
 
-        from medviewer.services.teaching import (add_retrieval_result, create_collection,
-                                                 list_collections)
+        from medviewer.services.teaching import (
+            add_retrieval_result,
+            create_collection,
+            list_collections,
+        )
         from medviewer.store import Library
 
         if self.result is None or self.result.query_case is None or not self.library_path:

@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QInputDialog,
-                               QLineEdit, QMessageBox, QSpinBox, QComboBox, QTextBrowser,
-                               QVBoxLayout)
+                               QLineEdit, QMessageBox, QSpinBox, QComboBox, QVBoxLayout)
 
-from medviewer.qt.workers import TaskRunner
+from medviewer.qt.report_view import ReportBrowser
+from medviewer.qt.workers import TaskRunner, handle_error
 from medviewer.store.library import Library
 
 
 def list_studies(library_path: str) -> list[tuple[int, str]]:
     """Return (id, name) of the library's reader studies."""
+    from medviewer.study.store import list_studies as studies_of
+
     with Library(library_path) as library:
-        return [(int(i), n) for i, n in library.conn.execute(
-            "SELECT id, name FROM reader_studies ORDER BY id")]
+        return studies_of(library.conn)
 
 
 class NewStudyDialog(QDialog):
@@ -48,23 +49,26 @@ class NewStudyDialog(QDialog):
 class StudyResultsDialog(QDialog):
     """The agreement report of a study, as a researcher would attach it to a paper."""
 
-    def __init__(self, html: str, report, parent=None) -> None:
+    def __init__(self, html: str, report, parent=None, *, summary=()) -> None:
         super().__init__(parent)
         self.setWindowTitle("Reader study results")
         self.resize(900, 760)
         self.report = report
+        self.summary = list(summary)
         self.html = html
         layout = QVBoxLayout(self)
-        self.browser = QTextBrowser(self)
-        # The report is a paper-like document with its own dark-on-light styling.
-        self.browser.setStyleSheet("QTextBrowser { background: #fbfbfb; color: #1b1d21; }")
-        self.browser.setHtml(html)
+        self.browser = ReportBrowser(self)
+        self.browser.set_report(html)
         layout.addWidget(self.browser, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.Close, self)
         save_html = buttons.addButton("Save report\u2026", QDialogButtonBox.ActionRole)
         save_csv = buttons.addButton("Save results CSV\u2026", QDialogButtonBox.ActionRole)
+        save_summary = buttons.addButton("Save reader summary CSV\u2026",
+                                         QDialogButtonBox.ActionRole)
+        save_summary.setEnabled(bool(self.summary))
         save_html.clicked.connect(self.save_html)
         save_csv.clicked.connect(self.save_csv)
+        save_summary.clicked.connect(self.save_summary)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
@@ -83,14 +87,23 @@ class StudyResultsDialog(QDialog):
             write_results_csv(self.report, path)
 
 
+    def save_summary(self) -> None:
+        """Write the per-reader summary (queries done, time per query)."""
+        from medviewer.study.tidy import write_reader_summary_csv
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save reader summary",
+                                              "reader-summary.csv", "CSV (*.csv)")
+        if path:
+            write_reader_summary_csv(self.summary, path)
+
+
 class ReaderStudyMenu:
     """Builds the menu and runs its actions for a main window."""
 
     def __init__(self, window) -> None:
         self.window = window
         self.runner = TaskRunner(window)
-        self.runner.sig_failed.connect(
-            lambda m, d: QMessageBox.warning(window, "Reader study", m))
+        self.runner.sig_errored.connect(lambda exc: handle_error(exc, None, window, "Reader study"))
         menu = window.menuBar().addMenu("&Reader study")
         menu.addAction("New study from the index\u2026", self.new_study)
         menu.addAction("Read\u2026", self.read)
@@ -119,7 +132,7 @@ class ReaderStudyMenu:
         from medviewer.services.reader_study import design_study
 
         window = self.window
-        runner = window.model_panel.runner
+        runner = window.session.runner
         if runner is None or not window.library_path:
             QMessageBox.information(window, "Reader study", "Open a library and load a model "
                                     "(with its index built) first.")
@@ -140,8 +153,8 @@ class ReaderStudyMenu:
             f"Created reader study {s.name!r} with {s.queries} queries", 8000))
 
     def read(self) -> None:
-        """Open the reading screen for a study of this library."""
-        from medviewer.qt.reader_study_window import ReaderStudyWindow, ask_reader_name
+        """Open the reading screen for a study of this library (every other window hidden)."""
+        from medviewer.qt.reader_study_window import ask_reader_name
         from medviewer.services.study_images import LibraryCaseImages
         from medviewer.study.session import ReadingSession, open_study_db
 
@@ -150,28 +163,39 @@ class ReaderStudyMenu:
         if not reader:
             return
         path = self.window.library_path
-        screen = ReaderStudyWindow(ReadingSession(open_study_db(path), study_id, reader),
-                                   LibraryCaseImages(path, self.window.cache))
-        screen.show()
-        self._windows.append(screen)
+        self._start(ReadingSession(open_study_db(path), study_id, reader),
+                    LibraryCaseImages(path, self.window.cache))
 
     def read_package(self) -> None:
         """Open the reading screen on a package folder."""
-        from medviewer.qt.reader_study_window import ReaderStudyWindow
         from medviewer.services.study_images import PackageCaseImages
         from medviewer.study.package import read_manifest
         from medviewer.study.session import ReadingSession, open_study_db
+        from medviewer.study.store import only_study_id
 
         folder = QFileDialog.getExistingDirectory(self.window, "Reading package")
         if not folder:
             return
         manifest = read_manifest(folder)
         conn = open_study_db(Path(folder) / "package.sqlite")
-        study_id = conn.execute("SELECT id FROM reader_studies").fetchone()[0]
-        screen = ReaderStudyWindow(ReadingSession(conn, study_id, manifest["reader"]),
-                                   PackageCaseImages(folder))
-        screen.show()
-        self._windows.append(screen)
+        study_id = only_study_id(conn)
+        self._start(ReadingSession(conn, study_id, manifest["reader"]), PackageCaseImages(folder))
+
+    def _start(self, session, loader):
+        """Show the reading screen full screen on the chosen screen, the rest hidden."""
+        from medviewer.qt.reader_study_window import ReaderStudyWindow, choose_screen
+
+        screen = choose_screen(self.window)
+        reading = ReaderStudyWindow(session, loader)
+        reading.sig_closed.connect(self._on_reading_closed)
+        self._windows.append(reading)
+        reading.start_reading(screen, full_screen=True)
+        return reading
+
+    def _on_reading_closed(self, how: str) -> None:
+        self.window.statusBar().showMessage(
+            "Reading paused: every pick is saved; Read\u2026 resumes at the first unanswered "
+            "query." if how == "paused" else "Reading finished: thank you.", 10000)
 
     def export_package(self) -> None:
         """Write a package for a reader on another machine."""
@@ -215,12 +239,21 @@ class ReaderStudyMenu:
         path = self.window.library_path
 
         def work(state):
+            from medviewer.study.session import open_study_db
+            from medviewer.study.tidy import reader_summary, with_reader_summary
+
             report = study_report(path, study_id)
-            return report, render_html(report)
+            conn = open_study_db(path)
+            try:
+                summary = reader_summary(conn, study_id)
+            finally:
+                conn.close()
+            html = with_reader_summary(render_html(report), summary)
+            return report, html, summary
 
         def show(payload):
-            report, html = payload
-            dialog = StudyResultsDialog(html, report, self.window)
+            report, html, summary = payload
+            dialog = StudyResultsDialog(html, report, self.window, summary=summary)
             dialog.show()
             self._windows.append(dialog)
 

@@ -4,22 +4,31 @@ The widget draws a :class:`~medviewer.services.viewer_state.ViewerState`.
 Pixels come from the shared :class:`~medviewer.services.image_cache.ImageCache`;
 planes not yet decoded are decoded on a worker, never on the GUI thread.
 Window/level is applied by pyqtgraph's levels with the DICOM LINEAR formula
-(:func:`medviewer.display.windowing.linear_levels`), so it matches ``medviewer render``.
+(:func:`medviewer.display.windowing.linear_levels`), so it matches ``medviewer render``;
+the levels are mapped to the stored values the cache holds, so scrolling never
+converts a slice to floating point.  Corner text, orientation markers and the
+scale bar are painted in the canvas's own pass (:mod:`medviewer.qt.viewport_overlay`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QGraphicsDropShadowEffect, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from medviewer.dicom.pixels import usable_spacing
+from medviewer.display.orientation import edge_labels
 from medviewer.display.render import initial_window
+from medviewer.display.scale_bar import scale_bar_length
 from medviewer.display.windowing import Window, linear_levels
 from medviewer.qt.image_view import RadiologyViewBox
+from medviewer.qt.measurement_layer import TOOLS, MeasurementLayer
+from medviewer.qt.viewport_overlay import CORNERS, EDGES, CanvasView
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.image_cache import ImageCache
 from medviewer.services.viewer_state import ViewerState
@@ -27,7 +36,10 @@ from medviewer.store.library import InstanceRow, SeriesRow
 
 GREY_LUT = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
 INVERTED_LUT = GREY_LUT[::-1].copy()
-MEASURE_PEN = pg.mkPen(QColor(255, 214, 10), width=2)
+ACTIVE_OUTLINE = QColor(47, 155, 224)
+OUTLINE_WIDTH = 2
+
+log = logging.getLogger(__name__)
 
 
 class ViewportWidget(QWidget):
@@ -59,27 +71,34 @@ class ViewportWidget(QWidget):
         self._prefetch = TaskRunner(self)
         self._units = ""
         self._spacing: tuple[float, float] | None = None
-        self._frame: np.ndarray | None = None  # modality values on screen (transformed)
-        self._measurements: dict[int, list] = {}
-        self._drawing = None
+        self._frame: np.ndarray | None = None  # stored values on screen (transformed)
+        self._image = None  # the DecodedImage on screen
+        self._notes: list[str] = []
+        self._warnings: list[str] = []
+        self._probe = ""
+        self.library_path: str | None = None  # where measurements are kept
         self._build()
+        self.measurements = MeasurementLayer(self)
         self.state.connect("index_changed", lambda index: self._show_plane())
         self.state.connect("window_changed", lambda window: self._apply_window())
+        self.state.connect("transform_changed", self.measurements.on_transform_changed)
         self.state.connect("transform_changed", self._show_plane)
-        self._decoder.sig_failed.connect(self._on_decode_failed)
+        self._decoder.sig_errored.connect(self._on_decode_failed)
 
     # -- construction -----------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        # Room for the active viewport's outline (painted in paintEvent).
+        layout.setContentsMargins(OUTLINE_WIDTH, OUTLINE_WIDTH, OUTLINE_WIDTH, OUTLINE_WIDTH)
         layout.setSpacing(0)
         self.banner = QLabel(self)
         self.banner.setObjectName("geometryBanner")
         self.banner.setWordWrap(True)
         self.banner.hide()
         layout.addWidget(self.banner)
-        self.view = pg.GraphicsView(self)
+        self.view = CanvasView(self)
         self.view.setBackground("k")
+        self.overlay = self.view.overlay
         self.box = RadiologyViewBox()
         self.view.setCentralItem(self.box)
         self.image_item = pg.ImageItem()
@@ -90,24 +109,7 @@ class ViewportWidget(QWidget):
         self.box.sig_scroll.connect(self.state.step)
         self.box.sig_tool_drag.connect(self._on_tool_drag)
         self.box.sigRangeChanged.connect(lambda *_: self._update_corners())
-        font = QFont()
-        font.setPointSize(10)
-        self.corners = {}
-        for key, align in (("tl", Qt.AlignLeft | Qt.AlignTop), ("tr", Qt.AlignRight | Qt.AlignTop),
-                           ("bl", Qt.AlignLeft | Qt.AlignBottom),
-                           ("br", Qt.AlignRight | Qt.AlignBottom)):
-            label = QLabel(self.view)
-            label.setObjectName("cornerText")
-            label.setFont(font)
-            label.setAlignment(align)
-            label.setAttribute(Qt.WA_TransparentForMouseEvents)
-            # A dark halo keeps the text legible over bright anatomy.
-            shadow = QGraphicsDropShadowEffect(label)
-            shadow.setBlurRadius(4)
-            shadow.setOffset(1, 1)
-            shadow.setColor(QColor(0, 0, 0, 255))
-            label.setGraphicsEffect(shadow)
-            self.corners[key] = label
+        self.view.sig_mouse_moved.connect(self._on_mouse_moved)
         self.message = QLabel(self.view)
         self.message.setObjectName("viewportMessage")
         self.message.setAlignment(Qt.AlignCenter)
@@ -127,14 +129,31 @@ class ViewportWidget(QWidget):
         self._place_overlays()
 
     def _place_overlays(self) -> None:
-        rect = self.view.rect().adjusted(8, 6, -8, -6)
-        half_w, half_h = rect.width() // 2, rect.height() // 2
-        self.corners["tl"].setGeometry(rect.left(), rect.top(), half_w, half_h)
-        self.corners["tr"].setGeometry(rect.left() + half_w, rect.top(), rect.width() - half_w, half_h)
-        self.corners["bl"].setGeometry(rect.left(), rect.top() + half_h, half_w, rect.height() - half_h)
-        self.corners["br"].setGeometry(rect.left() + half_w, rect.top() + half_h,
-                                       rect.width() - half_w, rect.height() - half_h)
         self.message.setGeometry(self.view.rect())
+        self._update_scale_bar()
+
+    def event(self, event) -> bool:  # noqa: D401 - Qt override
+        # The main window marks the active viewport with an "active" property.
+        if event.type() == QEvent.DynamicPropertyChange and bytes(event.propertyName()) == b"active":
+            self.update()
+        return super().event(event)
+
+    @property
+    def is_outlined(self) -> bool:
+        """Whether this viewport shows the active outline (keys go here)."""
+        return bool(self.property("active"))
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().paintEvent(event)
+        if not self.is_outlined:
+            return
+        painter = QPainter(self)
+        pen = QPen(ACTIVE_OUTLINE, OUTLINE_WIDTH)
+        pen.setJoinStyle(Qt.MiterJoin)
+        painter.setPen(pen)
+        half = OUTLINE_WIDTH / 2
+        painter.drawRect(self.rect().toRectF().adjusted(half, half, -half, -half))
+        painter.end()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt naming
         self.sig_activated.emit()
@@ -151,13 +170,18 @@ class ViewportWidget(QWidget):
         self.series = series
         self.patient_text, self.study_text = patient_text, study_text
         self._clear_measurements()
-        warnings = [w.message for w in series.warnings if w.code != "sorted by instance number"]
-        self.banner.setText("\u26a0 " + "  \u26a0 ".join(warnings))
-        self.banner.setVisible(bool(warnings))
+        self._frame, self._image = None, None  # nothing of the last series is measured again
+        self._warnings = [w.message for w in series.warnings
+                          if w.code != "sorted by instance number"]
+        self._notes = []
+        self._show_banner()
         self._fit_pending = True
         self.message.setText("Loading\u2026")
         self.message.show()
         self.state.set_series(series, instances)
+        self.measurements.load(self.library_path, self.state.planes)
+        if self._frame is not None:
+            self.measurements.show_plane(self.state.index)
         cache = self.cache
         refs = [inst.ref for inst in instances]
         order = sorted(range(len(refs)), key=lambda i: abs(i - len(refs) // 2))
@@ -179,10 +203,13 @@ class ViewportWidget(QWidget):
     def clear(self) -> None:
         """Show nothing."""
         self.series = None
+        self._clear_measurements()
         self.state.planes = []
         self.image_item.clear()
         self._frame = None
+        self._image = None
         self._rect = None
+        self._warnings, self._notes = [], []
         self.banner.hide()
         self.message.setText("Choose a series in the library\nor drop files here")
         self.message.show()
@@ -201,17 +228,22 @@ class ViewportWidget(QWidget):
         self.message.hide()
         if plane.frame >= image.frame_count:
             return
-        frame = image.frames[plane.frame]
-        spacing = image.pixel_spacing or plane.instance.pixel_spacing
+        frame = image.stored_frame(plane.frame)
+        # The library's spacing comes from the same header; both are checked (0\\0 is no spacing).
+        spacing = image.pixel_spacing or usable_spacing(plane.instance.pixel_spacing)
         frame, spacing = self._transform(frame, spacing)
         self._frame, self._units = frame, image.units
+        self._image = image
         self._spacing = spacing
         self._color = image.is_color
+        if image.notes != self._notes:
+            self._notes = list(image.notes)
+            self._show_banner()
         if self.state.window is None and not image.is_color:
             self.state.window = initial_window(image, plane.frame)
         self._photometric = image.photometric
         self._draw(frame, image.is_color)
-        self._show_measurements_for(self.state.index)
+        self.measurements.show_plane(self.state.index)
         if getattr(self, "_fit_pending", False):
             self._fit_pending = False
             self.fit()
@@ -230,6 +262,27 @@ class ViewportWidget(QWidget):
             frame = frame[::-1]
         return frame, spacing
 
+    def _show_banner(self) -> None:
+        lines = self._warnings + self._notes
+        self.banner.setText("\u26a0 " + "  \u26a0 ".join(lines))
+        self.banner.setVisible(bool(lines))
+
+    def _stored_levels(self) -> tuple[float, float]:
+        return self._image.stored_levels(*linear_levels(self.state.window))
+
+    def modality_values(self, stored: np.ndarray) -> np.ndarray:
+        """Return modality values (HU for CT) for stored values taken from the frame on screen."""
+        frames = getattr(self._image, "frames", None)
+        slope, intercept = getattr(frames, "slope", 1.0), getattr(frames, "intercept", 0.0)
+        values = np.asarray(stored, dtype=np.float64)
+        return values * slope + intercept if (slope, intercept) != (1.0, 0.0) else values
+
+    def frame_values(self) -> np.ndarray | None:
+        """Return the modality values of the frame on screen (as displayed: rotated, flipped)."""
+        if self._frame is None or getattr(self, "_color", False):
+            return None
+        return self.modality_values(self._frame)
+
     def _draw(self, frame: np.ndarray, color: bool) -> None:
         row_mm, col_mm = self._spacing or (1.0, 1.0)
         if color:
@@ -237,7 +290,7 @@ class ViewportWidget(QWidget):
             self.image_item.setImage(shown, autoLevels=False, levels=(0, 255))
         else:
             self._apply_lut()
-            self.image_item.setImage(frame, autoLevels=False, levels=linear_levels(self.state.window))
+            self.image_item.setImage(frame, autoLevels=False, levels=self._stored_levels())
         rect = (frame.shape[1] * col_mm, frame.shape[0] * row_mm)
         # Scrolling a stack keeps the size: skip the geometry change (and its re-layout).
         if rect != getattr(self, "_rect", None):
@@ -253,13 +306,19 @@ class ViewportWidget(QWidget):
 
     def _apply_window(self) -> None:
         if self._frame is not None and not getattr(self, "_color", False) and self.state.window:
-            self.image_item.setLevels(linear_levels(self.state.window))
+            self.image_item.setLevels(self._stored_levels())
             self._update_corners()
 
-    def _on_decode_failed(self, message: str, detail: str) -> None:
+    def _on_decode_failed(self, exc: Exception) -> None:
+        from medviewer.errors import MedViewerError
+        from medviewer.qt.workers import error_detail
+
+        if not isinstance(exc, MedViewerError):  # a decoder bug, not a bad file: keep the trace
+            log.error("decoding failed unexpectedly\n%s", error_detail(exc))
         self.image_item.clear()
         self._frame = None
-        self.message.setText(f"This image cannot be shown:\n{message}")
+        self._image = None
+        self.message.setText(f"This image cannot be shown:\n{exc}")
         self.message.show()
 
     # -- interaction ----------------------------------------------------------------------------
@@ -282,7 +341,7 @@ class ViewportWidget(QWidget):
         self.box.scaleBy((factor, factor))
 
     def set_tool(self, tool: str) -> None:
-        """Choose what a left drag does: ``window``, ``length`` or ``ellipse``."""
+        """Choose what a left drag does: ``window``, ``region`` or a measurement tool."""
         self.box.tool = tool
 
     # -- measurements -------------------------------------------------------------------------
@@ -291,28 +350,8 @@ class ViewportWidget(QWidget):
             return
         if self.box.tool == "region":
             self._region_drag(start, now, finished)
-            return
-        if self._drawing is None:
-            if self.box.tool == "length":
-                roi = pg.LineSegmentROI([start, now], pen=MEASURE_PEN)
-            else:
-                roi = pg.EllipseROI(start, [1e-3, 1e-3], pen=MEASURE_PEN)
-            label = pg.TextItem(color=(255, 214, 10), anchor=(0, 1))
-            self.box.addItem(roi)
-            self.box.addItem(label)
-            self._drawing = (roi, label)
-            roi.sigRegionChanged.connect(lambda *_ , r=roi, t=label: self._update_measure(r, t))
-        roi, label = self._drawing
-        if isinstance(roi, pg.LineSegmentROI):
-            roi.movePoint(roi.getHandles()[1], now, finish=finished)
-        else:
-            x0, y0 = min(start.x(), now.x()), min(start.y(), now.y())
-            roi.setPos((x0, y0), update=False)
-            roi.setSize((abs(now.x() - start.x()) or 1e-3, abs(now.y() - start.y()) or 1e-3))
-        self._update_measure(roi, label)
-        if finished:
-            self._measurements.setdefault(self.state.index, []).append(self._drawing)
-            self._drawing = None
+        elif self.box.tool in TOOLS:
+            self.measurements.drag(self.box.tool, start, now, finished)
 
     def _region_drag(self, start, now, finished: bool) -> None:
         """Draw the search rectangle; on release report it in image pixels."""
@@ -335,81 +374,61 @@ class ViewportWidget(QWidget):
             self.box.removeItem(self._region_roi)
             self._region_roi = None
 
-    def measure_text(self, roi) -> str:
-        """Return the label of a measurement: length, or area with mean and SD."""
-        unit = "mm" if self._spacing else "px"
-        if isinstance(roi, pg.LineSegmentROI):
-            p0, p1 = (roi.mapToParent(h.pos()) for h in roi.getHandles())
-            return f"{math.hypot(p1.x() - p0.x(), p1.y() - p0.y()):.1f} {unit}"
-        stats = self.ellipse_stats(roi)
-        if stats is None:
-            return ""
-        mean, sd, area, n = stats
-        units = f" {self._units}" if self._units else ""
-        return f"mean {mean:.1f}{units}  SD {sd:.1f}\narea {area:.1f} {unit}\u00b2 ({n} px)"
-
-    def ellipse_stats(self, roi) -> tuple[float, float, float, int] | None:
-        """Return mean, SD (modality units), area and pixel count inside an ellipse ROI."""
-        if self._frame is None or self._frame.ndim != 2:
-            return None
-        row_mm, col_mm = self._spacing or (1.0, 1.0)
-        pos, size = roi.pos(), roi.size()
-        cx, cy = (pos.x() + size.x() / 2) / col_mm, (pos.y() + size.y() / 2) / row_mm
-        rx, ry = max(size.x() / 2 / col_mm, 1e-6), max(size.y() / 2 / row_mm, 1e-6)
-        rows, cols = self._frame.shape
-        yy, xx = np.ogrid[:rows, :cols]
-        inside = ((xx + 0.5 - cx) / rx) ** 2 + ((yy + 0.5 - cy) / ry) ** 2 <= 1.0
-        values = self._frame[inside]
-        if values.size == 0:
-            return None
-        area = math.pi * (size.x() / 2) * (size.y() / 2)
-        return float(values.mean()), float(values.std()), area, int(values.size)
-
-    def _update_measure(self, roi, label) -> None:
-        label.setText(self.measure_text(roi))
-        bounds = roi.mapRectToParent(roi.boundingRect())
-        label.setPos(bounds.right(), bounds.top())
-
-    def _show_measurements_for(self, index: int) -> None:
-        for plane, items in self._measurements.items():
-            for item in items:
-                for part in item:
-                    part.setVisible(plane == index)
-
     def _clear_measurements(self) -> None:
         self.clear_region()
-        for items in self._measurements.values():
-            for item in items:
-                for part in item:
-                    self.box.removeItem(part)
-        self._measurements.clear()
-        self._drawing = None
+        self.measurements.clear_items()
 
-    def clear_measurements(self) -> None:
-        """Remove every measurement of this series."""
-        self._clear_measurements()
+    def clear_measurements(self) -> int:
+        """Delete every measurement of the image on screen (from the library too)."""
+        return self.measurements.delete_plane()
 
-    # -- corner text ----------------------------------------------------------------------------
+    def delete_last_measurement(self) -> bool:
+        """Delete the newest measurement of the image on screen."""
+        return self.measurements.delete_last()
+
+    # -- corner text, markers, scale bar, probe ---------------------------------------------
+    def corner_text(self, name: str) -> str:
+        """Return the text of a corner (``tl``, ``tr``, ``bl``, ``br``) or edge marker."""
+        return self.overlay.text(name)
+
+    def _set_overlay(self, name: str, text: str) -> bool:
+        return self.overlay.set_text(name, text)
+
     def _update_corners(self) -> None:
+        changed = self._update_corner_text()
+        changed = self._update_markers() or changed
+        changed = self._update_scale_bar(repaint=False) or changed
+        if changed:
+            self.view.viewport().update()
+
+    def _update_corner_text(self) -> bool:
         plane = self.state.current
         if plane is None or not self.show_corner_text:
-            for label in self.corners.values():
-                label.setText("")
-            return
-        self.corners["tl"].setText("" if self.hide_identifying else "\n".join(self.patient_text))
+            return any([self._set_overlay(name, "") for name in CORNERS])
+        changed = self._set_overlay("tl", "" if self.hide_identifying
+                                    else "\n".join(self.patient_text))
         series = self.series
         top_right = list(self.study_text)
         if series is not None:
             top_right.append(f"{series.modality} {series.description}".strip())
-        self.corners["tr"].setText("\n".join(t for t in top_right if t))
+        changed = self._set_overlay("tr", "\n".join(t for t in top_right if t)) or changed
         count = len(self.state.planes)
-        lines = [f"Im {self.state.index + 1}/{count}"]
+        lines = [self._probe] if self._probe else []
+        lines.append(f"Im {self.state.index + 1}/{count}")
         if plane.instance.frames > 1:
             lines.append(f"Frame {plane.frame + 1}/{plane.instance.frames}")
+        image = self._image
+        place = []
+        if image is not None and image.slice_location is not None:
+            place.append(f"Loc {image.slice_location:.1f} mm")
+        if image is not None and image.slice_thickness:
+            place.append(f"Thk {image.slice_thickness:.3g} mm")
+        if place:
+            lines.append("  ".join(place))
         lines.append(f"{plane.instance.columns} x {plane.instance.rows}")
         if self._spacing:
             lines.append(f"{self._spacing[1]:.3g} x {self._spacing[0]:.3g} mm")
-        self.corners["bl"].setText("\n".join(lines))
+        changed = self._set_overlay("bl", "\n".join(lines)) or changed
         right = []
         window = self.state.window
         if window is not None and not getattr(self, "_color", False):
@@ -421,7 +440,58 @@ class ViewportWidget(QWidget):
                                        ("flipped V", self.state.flip_vertical)) if on]
         if flags:
             right.append(", ".join(flags))
-        self.corners["br"].setText("\n".join(right))
+        return self._set_overlay("br", "\n".join(right)) or changed
+
+    def _update_markers(self) -> bool:
+        image = self._image
+        labels = None
+        if image is not None and self.state.current is not None:
+            labels = edge_labels(image.orientation, image.patient_orientation,
+                                 rotation=self.state.rotation,
+                                 flip_horizontal=self.state.flip_horizontal,
+                                 flip_vertical=self.state.flip_vertical)
+        changed = False
+        for edge in EDGES:
+            changed = self._set_overlay(edge, getattr(labels, edge) if labels else "") or changed
+        return changed
+
+    def _update_scale_bar(self, repaint: bool = True) -> bool:
+        bar = None
+        width = self.view.viewport().width()
+        if self._spacing and self._frame is not None and self.state.current is not None:
+            view_width = self.box.viewRect().width()  # scene units are mm when spaced
+            box_width = self.box.width()
+            if view_width > 0 and box_width > 0:
+                found = scale_bar_length(view_width / box_width, width * 0.3)
+                if found is not None:
+                    bar = (found[0] * box_width / view_width, found[1])
+        changed = self.overlay.set_scale_bar(bar)
+        if changed and repaint:
+            self.view.viewport().update()
+        return changed
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        """Show the pixel value under the cursor (HU for CT) in the bottom-left corner."""
+        text = ""
+        if (scene_pos is not None and self._frame is not None and self._frame.ndim == 2
+                and self.box.sceneBoundingRect().contains(scene_pos)):
+            point = self.box.mapSceneToView(scene_pos)
+            row_mm, col_mm = self._spacing or (1.0, 1.0)
+            col, row = int(math.floor(point.x() / col_mm)), int(math.floor(point.y() / row_mm))
+            rows, cols = self._frame.shape
+            if 0 <= row < rows and 0 <= col < cols:
+                value = float(self.modality_values(self._frame[row, col]))
+                units = f" {self._units}" if self._units else ""
+                text = f"x {col}  y {row}:  {value:.0f}{units}" if value.is_integer() \
+                    else f"x {col}  y {row}:  {value:.2f}{units}"
+        if text != self._probe:
+            self._probe = text
+            self._update_corners()
+
+    @property
+    def probe_text(self) -> str:
+        """Return the probe's text: the pixel under the cursor and its value."""
+        return self._probe
 
     def zoom_percent(self) -> float:
         """Return screen pixels per image pixel, in percent."""

@@ -124,13 +124,34 @@ def check_metric(metric: str) -> str:
 
 
 def prepare_vectors(vectors: np.ndarray, metric: str) -> np.ndarray:
-    """Return C-contiguous float32 rows, L2-normalised for the cosine metric."""
-    x = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+    """Return C-contiguous float32 rows, L2-normalised for the cosine metric.
+
+    One copy at most: the cosine metric normalises a new array (never the
+    caller's) in place; for l2, float32 C-contiguous input comes back as is.
+    """
     if check_metric(metric) == "cosine":
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        # A zero vector has no direction; leave it zero rather than dividing by 0.
-        x = x / np.where(norms > 0, norms, 1.0)
-    return np.ascontiguousarray(x, dtype=np.float32)
+        x = np.array(np.atleast_2d(vectors), dtype=np.float32, order="C", copy=True)
+        normalise_rows(x)
+        return x
+    return np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+
+
+def prepare_into(vectors: np.ndarray, out: np.ndarray, metric: str) -> None:
+    """Write the prepared form of ``vectors`` (see :func:`prepare_vectors`) into ``out``, rows for rows."""
+    out[...] = vectors
+    if check_metric(metric) == "cosine":
+        normalise_rows(out)
+
+
+def normalise_rows(x: np.ndarray) -> None:
+    """L2-normalise the float32 rows of ``x`` in place (a zero row stays zero).
+
+    Two passes and one value per row of temporary memory (no copy of ``x``).
+    """
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    # A zero vector has no direction; leave it zero rather than dividing by 0.
+    norms[norms == 0] = 1.0
+    x /= norms[:, None]
 
 
 def scores_to_distances(scores: np.ndarray, metric: str) -> np.ndarray:
@@ -170,9 +191,7 @@ def build_structure(vectors: np.ndarray, kind: str, metric: str, params: AnnPara
     if kind == "exact":
         index = faiss.IndexFlat(d, fm)
     elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(d, params.hnsw_m, fm)
-        index.hnsw.efConstruction = params.ef_construction
-        index.hnsw.efSearch = params.ef_search
+        index = new_structure(kind, d, metric, params)
     elif kind == "ivf":
         nlist = params.nlist or max(1, min(int(4 * np.sqrt(max(n, 1))), max(1, n // 39)))
         params.nlist = nlist
@@ -199,6 +218,40 @@ def add_rows(index: Any, vectors: np.ndarray, state: TaskState | None = None) ->
         index.add(np.ascontiguousarray(vectors[start:start + _ADD_CHUNK]))
         done = min(n, start + _ADD_CHUNK)
         state.set_progress(done / max(n, 1), f"adding vectors {done}/{n}")
+
+
+def stored_vectors(index: Any) -> np.ndarray:
+    """Return the vectors an HNSW index stores, as an (N, D) float32 view of its memory (no copy).
+
+    The view keeps ``index`` alive; it is valid until rows are added to the index.
+    """
+    import faiss
+
+    storage = faiss.downcast_index(index.storage)
+    n, d = index.ntotal, index.d
+    if n == 0:
+        return np.zeros((0, d), np.float32)
+    rows = faiss.rev_swig_ptr(storage.codes.data(), n * d * 4).view(np.float32).reshape(n, d).view(_Pinned)
+    rows.owner = index  # numpy views of ``rows`` reach it through .base
+    return rows
+
+
+class _Pinned(np.ndarray):
+    """An array over memory another object owns, holding that object (``owner``)."""
+
+    owner: Any = None
+
+
+def new_structure(kind: str, dim: int, metric: str, params: AnnParams) -> Any:
+    """Return an empty HNSW index (the kind that takes rows as they come, untrained)."""
+    import faiss
+
+    if kind != "hnsw":
+        raise ValueError(f"only an hnsw structure is built as rows arrive, not {kind!r}")
+    index = faiss.IndexHNSWFlat(dim, params.hnsw_m, _faiss_metric(faiss, metric))
+    index.hnsw.efConstruction = params.ef_construction
+    index.hnsw.efSearch = params.ef_search
+    return index
 
 
 def set_search_effort(index: Any, kind: str, params: AnnParams) -> None:
@@ -369,10 +422,9 @@ def tune_and_measure(index: Any, vectors: np.ndarray, kind: str, metric: str, pa
 def _exact_truth(vectors: np.ndarray, xq: np.ndarray, picks: np.ndarray, k: int, metric: str) -> list[set[int]]:
     import faiss
 
-    flat = faiss.IndexFlat(vectors.shape[1], _faiss_metric(faiss, metric))
-    for start in range(0, len(vectors), 100_000):
-        flat.add(np.ascontiguousarray(vectors[start:start + 100_000]))
-    _, found = flat.search(xq, k + 1)
+    # Brute force over the rows where they lie: no second flat index (a copy of every vector).
+    _, found = faiss.knn(xq, np.ascontiguousarray(vectors, dtype=np.float32), k + 1,
+                         metric=_faiss_metric(faiss, metric))
     return [set(_drop_self(row, own, k)) for row, own in zip(found, picks)]
 
 

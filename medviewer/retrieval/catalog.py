@@ -6,7 +6,7 @@ thread (a :class:`~medviewer.store.Library` connection may not).  Take a new
 snapshot after an import or a label edit (:func:`read_catalog`).
 
 Each case carries a *content key*: a 64-bit hash of its file location, frame,
-size and modification time.  The index stores the key of every case it
+size, modification time and content hash (header and pixel samples, taken at import).  The index stores the key of every case it
 embedded, so a case whose file changed is noticed and re-embedded.
 """
 
@@ -72,6 +72,7 @@ class CaseInfo:
     modality: str
     body_part: str
     labels: tuple[str, ...]
+    content_hash: str = ""
 
     @property
     def ref(self) -> FileRef:
@@ -80,8 +81,11 @@ class CaseInfo:
 
     @property
     def content_key(self) -> int:
-        """Return a 63-bit hash of location, frame, size and mtime (changes when the file does)."""
+        """Return a 63-bit hash of location, frame, size, mtime and content hash (changes when
+        the file does, even rewritten with its old size and time)."""
         text = f"{self.location}\x00{self.frame}\x00{self.size}\x00{self.mtime!r}".encode()
+        if self.content_hash:
+            text += b"\x00" + self.content_hash.encode()
         return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1
 
 
@@ -99,6 +103,7 @@ class Catalog:
     library_path: str
     cases: list[CaseInfo]
     _by_id: dict[int, CaseInfo] = field(default_factory=dict, repr=False)
+    _keys: dict[int, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._by_id = {c.id: c for c in self.cases}
@@ -119,8 +124,10 @@ class Catalog:
         return np.fromiter((c.id for c in self.cases), dtype=np.int64, count=len(self.cases))
 
     def content_keys(self) -> dict[int, int]:
-        """Return ``{case id: content key}``."""
-        return {c.id: c.content_key for c in self.cases}
+        """Return ``{case id: content key}`` (computed once per snapshot; do not modify it)."""
+        if self._keys is None:
+            self._keys = {c.id: c.content_key for c in self.cases}
+        return self._keys
 
 
 def read_catalog(library: Library) -> Catalog:
@@ -128,18 +135,11 @@ def read_catalog(library: Library) -> Catalog:
 
     Call on the thread that owns ``library``.
     """
-    rows = library.conn.execute(
-        "SELECT c.id, i.location, i.path, i.member, c.frame, i.size, i.mtime, p.patient_id, "
-        "p.id, st.study_uid, st.study_date, se.modality, se.body_part, "
-        "(SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT name FROM labels l "
-        " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)) "
-        "FROM cases c JOIN instances i ON i.id = c.instance_ref "
-        "JOIN series se ON se.id = i.series_ref JOIN studies st ON st.id = se.study_ref "
-        "JOIN patients p ON p.id = st.patient_ref ORDER BY c.id").fetchall()
+    rows = library.catalog_rows()
     cases = [
         CaseInfo(int(r[0]), r[1], r[2], r[3] or "", int(r[4]), int(r[5]), float(r[6]), r[7] or "",
                  int(r[8]), r[9] or "", r[10] or "", r[11] or "", r[12] or "",
-                 tuple(r[13].split("|")) if r[13] else ())
+                 tuple(r[13].split("|")) if r[13] else (), r[14] or "")
         for r in rows
     ]
     return Catalog(str(library.path), cases)

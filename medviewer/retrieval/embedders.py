@@ -1,6 +1,7 @@
 """What turns display images into vectors: a model bundle, or raw pixels (the baseline).
 
-An embedder has an ``identity`` (64 hex digits: the ONNX model's sha256, or
+An embedder has an ``identity`` (64 hex digits: the bundle's fingerprint of its weights
+and preprocessing, or
 a fixed digest for the pixel baseline) that names its index folder, so
 vectors of different models never mix; a ``metric`` and a ``dim`` that the
 index is checked against; and ``embed(images, state)``.
@@ -40,7 +41,7 @@ class RunnerEmbedder:
     def __init__(self, runner) -> None:
         self.runner = runner
         bundle = runner.bundle
-        self.identity = str(runner.model_sha256).lower()
+        self.identity = str(runner.fingerprint).lower()
         self.name = bundle.name + ("" if runner.variant == "fp32" else f" ({runner.variant})")
         self.metric = str(bundle.metadata.get("embedding", {}).get("metric", "cosine"))
         self.dim = int(bundle.embedding_dim)

@@ -44,6 +44,10 @@ class IndexStaleError(IndexNotReadyError):
     """Cases were added, removed or changed since the index was built."""
 
 
+class NonFiniteEmbeddingError(RetrievalError):
+    """The model gave embeddings with NaN or infinite values; nothing was indexed or searched."""
+
+
 class QueryError(RetrievalError):
     """A query cannot be run (unknown case, empty region, no candidate left after filtering)."""
 

@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from medviewer.dicom.content import sample_hash
 from medviewer.retrieval import ann
 from medviewer.retrieval.catalog import Catalog, CaseInfo
 from medviewer.retrieval.embedders import Embedder
 from medviewer.retrieval.errors import (
     IndexCorruptError,
+    NonFiniteEmbeddingError,
     IndexMismatchError,
     IndexMissingError,
     IndexNotReadyError,
@@ -131,8 +133,13 @@ def plan_update(catalog: Catalog, ids: np.ndarray, keys: np.ndarray,
     return plan
 
 
-def index_status(folder: Path, catalog: Catalog, embedder: Embedder) -> IndexStatus:
-    """Return the status of the index in ``folder`` for ``catalog`` and ``embedder``."""
+def index_status(folder: Path, catalog: Catalog, embedder: Embedder,
+                 verify: str = "auto") -> IndexStatus:
+    """Return the status of the index in ``folder`` for ``catalog`` and ``embedder``.
+
+    The files are checked as :func:`open_index` checks them before a search (``verify``),
+    vectors included, so "ready" means a search will not refuse the index.
+    """
     try:
         manifest = store.read_manifest(folder)
     except IndexMissingError:
@@ -142,8 +149,9 @@ def index_status(folder: Path, catalog: Catalog, embedder: Embedder) -> IndexSta
     m = manifest.to_dict()
     try:
         store.check_model(manifest, folder, embedder.identity, embedder.metric, embedder.dim)
-        store.check_files(manifest, folder, verify="size")
-        _, ids, keys = store.read_arrays(folder, manifest, mmap=True)
+        store.check_files(manifest, folder, verify=verify)
+        vectors, ids, keys = store.read_arrays(folder, manifest, mmap=True)
+        store.check_vectors(vectors, manifest, folder, verify=verify)
     except IndexMismatchError as exc:
         return IndexStatus("mismatch", exc.message + "; rebuild it", str(folder), manifest=m)
     except IndexCorruptError as exc:
@@ -287,7 +295,7 @@ def open_index(folder: Path, catalog: Catalog, embedder: Embedder, *, allow_stal
     IndexNotReadyError
         One of its subclasses; ``.status`` holds the :class:`IndexStatus`.
     """
-    status = index_status(folder, catalog, embedder)
+    status = index_status(folder, catalog, embedder, verify=verify)
     if status.state == "missing":
         raise IndexMissingError("no index for this library and model", path=folder, status=status)
     if status.state == "corrupt":
@@ -420,13 +428,18 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
         return BuildReport(str(folder), m.kind, m.metric, m.count, m.dim, recall=m.recall,
                            seconds=round(time.perf_counter() - started, 3))
     todo = [catalog.get(i) for i in plan.added + plan.changed]
-    new_vecs, new_ids, new_keys, failed = _embed_cases(todo, embedder, load_image, batch_size,
-                                                       _SubState(state, 0.0, 0.8))
     drop = set(plan.removed) | set(plan.changed)
     keep = np.array([int(i) not in drop for i in ids0.tolist()], bool)
-    vectors = np.concatenate([np.asarray(vecs0[keep], np.float32),
-                              ann.prepare_vectors(new_vecs, embedder.metric) if len(new_vecs)
-                              else np.zeros((0, embedder.dim), np.float32)])
+    params = params or (ann.AnnParams.from_dict(old[0].params) if old is not None else ann.AnnParams())
+    # Rows go straight where they are kept: an HNSW index (its storage is the vectors), else
+    # one preallocated array; the kept rows first, then each embedded batch, prepared in place.
+    sink = _RowSink.for_build(old, resolved, embedder.metric, embedder.dim, keep, len(todo), params)
+    sink.add_kept(vecs0, keep)
+    if old is not None:  # drop the mapping of the old vectors before the folder is replaced
+        old, vecs0 = (old[0], None, old[2], old[3], old[4]), None
+    new_ids, new_keys, failed = _embed_cases(todo, embedder, load_image, batch_size, sink,
+                                             catalog.content_keys(), state.child(0.0, 0.8))
+    vectors = sink.finish(state.child(0.8, 0.85))
     ids = np.concatenate([ids0[keep], new_ids]).astype(np.int64)
     keys = np.concatenate([keys0[keep], new_keys]).astype(np.int64)
     current = catalog.content_keys()
@@ -435,14 +448,17 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
                   and int(k) not in embedded_now}
     unreadable.update({str(f["case"]): {"key": f["key"], "path": f["path"], "reason": f["reason"]}
                        for f in failed})
-    params = params or (ann.AnnParams.from_dict(old[0].params) if old is not None else ann.AnnParams())
     state.check()
-    structure, how = _structure_for(old, resolved, embedder.metric, keep, vectors, len(ids0), params,
-                                    _SubState(state, 0.8, 0.9))
+    structure, how = sink.structure, sink.how
+    if structure is None and resolved != "exact":
+        structure, how = _structure_for(old, resolved, embedder.metric, keep, vectors, len(ids0), params,
+                                        state.child(0.85, 0.9))
+    elif resolved == "exact":
+        how = "flat"
     recall = None
     if resolved != "exact" and len(vectors):
         recall = ann.tune_and_measure(structure, vectors, resolved, embedder.metric, params,
-                                      state=_SubState(state, 0.9, 0.97)).to_dict()
+                                      state=state.child(0.9, 0.97)).to_dict()
     manifest = store.Manifest(
         model_sha256=embedder.identity, model_name=embedder.name, metric=embedder.metric,
         kind=resolved, requested_kind=requested, count=len(ids), dim=embedder.dim,
@@ -462,33 +478,14 @@ def update_index(folder: Path, catalog: Catalog, embedder: Embedder, load_image:
         seconds=round(time.perf_counter() - started, 3))
 
 
-class _SubState:
-    """Map a step's progress 0..1 onto ``lo..hi`` of the whole task; share its cancel flag."""
-
-    def __init__(self, parent: TaskState, lo: float, hi: float) -> None:
-        self.parent, self.lo, self.hi = parent, lo, hi
-
-    def set_progress(self, fraction: float, status: str | None = None) -> None:
-        """Record the step's progress as the task's."""
-        self.parent.set_progress(self.lo + (self.hi - self.lo) * min(1.0, max(0.0, fraction)), status)
-
-    def check(self) -> None:
-        """Raise TaskCancelled when the task was cancelled."""
-        self.parent.check()
-
-    @property
-    def cancel_requested(self) -> bool:
-        """Whether cancellation was requested."""
-        return self.parent.cancel_requested
-
-
 def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:
     """Return ((manifest, vectors, ids, keys, structure), "") or (None, why everything is rebuilt)."""
     try:
         manifest = store.read_manifest(folder)
         store.check_model(manifest, folder, embedder.identity, embedder.metric, embedder.dim)
         store.check_files(manifest, folder, verify="full")
-        vectors, ids, keys = store.read_arrays(folder, manifest)
+        # Mapped, not read: only the kept rows are copied, once, into the new index.
+        vectors, ids, keys = store.read_arrays(folder, manifest, mmap=True)
         structure = store.read_structure(folder, manifest) if manifest.kind != "exact" else None
     except IndexMissingError:
         return None, "new index"
@@ -497,9 +494,28 @@ def _load_for_update(folder: Path, embedder: Embedder) -> tuple[Any, str]:
     return (manifest, vectors, ids, keys, structure), ""
 
 
+def require_finite(vectors: np.ndarray, embedder: Embedder, names: list[str] | None = None) -> None:
+    """Refuse embeddings with NaN or infinite values: they would rank cases at random.
+
+    Raises
+    ------
+    NonFiniteEmbeddingError
+    """
+    bad = ~np.isfinite(vectors).all(axis=tuple(range(1, vectors.ndim)))
+    if bad.any():
+        first = f" (first: {names[int(np.argmax(bad))]})" if names else ""
+        raise NonFiniteEmbeddingError(
+            f"the model {embedder.name} gave embeddings that are not finite (NaN or infinity) "
+            f"for {int(bad.sum())} of {len(bad)} images{first}; nothing was indexed",
+            hint="the bundle's preprocessing (mean/std) or weights are broken: run "
+                 "`medviewer model check` and re-export it")
+
+
 def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: ImageLoader,
-                 batch_size: int, state: TaskState) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    vectors, ids, keys, failed = [], [], [], []
+                 batch_size: int, sink: _RowSink, content_keys: dict[int, int], state: TaskState
+                 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Embed ``cases`` batch by batch into ``sink``; return (ids, keys, failed) of the rows added."""
+    ids, keys, failed = [], [], []
     total = len(cases)
     state.set_progress(0.0, f"embedding {total} cases")
     for start in range(0, total, max(1, batch_size)):
@@ -509,6 +525,13 @@ def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: I
             if case is None:
                 continue
             try:
+                if case.content_hash and sample_hash(case.ref) != case.content_hash:
+                    # Embedding it would file new pixels under the old header's labels.
+                    failed.append({"case": case.id, "key": case.content_key,
+                                   "path": case.location,
+                                   "reason": "the file changed on disk since import; import "
+                                             "its folder again"})
+                    continue
                 images.append(load_image(case))
                 batch.append(case)
             except Exception as exc:  # noqa: BLE001 - one unreadable file never stops an index build
@@ -516,14 +539,93 @@ def _embed_cases(cases: list[CaseInfo | None], embedder: Embedder, load_image: I
                 failed.append({"case": case.id, "key": case.content_key, "path": case.location,
                                "reason": reason})
         if images:
-            vectors.append(np.asarray(embedder.embed(images), np.float32))
+            batch_vectors = np.asarray(embedder.embed(images), np.float32)
+            require_finite(batch_vectors, embedder, [c.location for c in batch])
+            sink.add(batch_vectors)
             ids.extend(c.id for c in batch)
-            keys.extend(c.content_key for c in batch)
+            keys.extend(content_keys[c.id] for c in batch)
         done = min(total, start + batch_size)
         state.set_progress(done / max(total, 1), f"embedded {done} of {total} cases")
-    dim = embedder.dim
-    out = np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
-    return out, np.asarray(ids, np.int64), np.asarray(keys, np.int64), failed
+    return np.asarray(ids, np.int64), np.asarray(keys, np.int64), failed
+
+
+class _RowSink:
+    """Where an index build puts its prepared rows, each written once.
+
+    ``array`` mode fills one preallocated (capacity, D) array (a failed
+    case leaves its row unused: the result is a view of the rows filled).
+    ``hnsw`` mode adds rows to an HNSW index in chunks of ``ann._ADD_CHUNK``
+    through a small reused buffer; the index's own storage then is the
+    vectors (:func:`~medviewer.retrieval.ann.stored_vectors`), so no second
+    copy of them is ever held.
+    """
+
+    def __init__(self, metric: str, dim: int, capacity: int, structure: Any = None, how: str = "") -> None:
+        self.metric, self.dim = metric, dim
+        self.structure, self.how = structure, how
+        rows = min(capacity, ann._ADD_CHUNK) if structure is not None else capacity
+        self._buffer = np.empty((rows, dim), np.float32)
+        self._filled = 0
+
+    @classmethod
+    def for_build(cls, old: Any, kind: str, metric: str, dim: int, keep: np.ndarray, new_rows: int,
+                  params: ann.AnnParams) -> _RowSink:
+        """Return the sink of a build of ``kind`` keeping ``keep`` of the old rows and adding up to ``new_rows``."""
+        capacity = int(keep.sum()) + new_rows
+        if kind != "hnsw":
+            return cls(metric, dim, capacity)
+        old_structure = old[4] if old is not None else None
+        if (old is not None and old[0].kind == "hnsw" and old_structure is not None and bool(keep.all())
+                and old_structure.ntotal == len(keep)):
+            # Rows were only added: extend the stored graph (its storage holds the old rows).
+            return cls(metric, dim, new_rows, old_structure, "appended")
+        return cls(metric, dim, capacity, ann.new_structure(kind, dim, metric, params), "rebuilt")
+
+    def add_kept(self, old_vectors: np.ndarray, keep: np.ndarray) -> None:
+        """Add the kept rows of the previous index (already prepared), unless the structure holds them."""
+        if self.how == "appended" or not keep.any():
+            return
+        rows = np.flatnonzero(keep)
+        for start in range(0, len(rows), ann._ADD_CHUNK):
+            part = rows[start:start + ann._ADD_CHUNK]
+            self._put(old_vectors[part], prepared=True)
+
+    def add(self, batch: np.ndarray) -> None:
+        """Add a batch of raw embeddings (prepared here for the metric)."""
+        self._put(batch, prepared=False)
+
+    def _put(self, rows: np.ndarray, prepared: bool) -> None:
+        start = 0
+        while start < len(rows):
+            room = len(self._buffer) - self._filled
+            if room == 0:
+                self._flush()
+                room = len(self._buffer)
+            part = rows[start:start + room]
+            out = self._buffer[self._filled:self._filled + len(part)]
+            if prepared:
+                out[...] = part
+            else:
+                ann.prepare_into(part, out, self.metric)
+            self._filled += len(part)
+            start += len(part)
+
+    def _flush(self) -> None:
+        if self.structure is None:
+            raise RuntimeError("more rows than the index build planned")  # a bug, never user input
+        if self._filled:
+            self.structure.add(self._buffer[:self._filled])
+        self._filled = 0
+
+    def finish(self, state: TaskState) -> np.ndarray:
+        """Return every row added, in order (a view: of the array, or of the HNSW storage)."""
+        if self.structure is None:
+            return self._buffer[:self._filled]
+        state.set_progress(0.0, "adding the last vectors")
+        self._flush()
+        self._buffer = np.empty((0, self.dim), np.float32)
+        state.set_progress(1.0)
+        return ann.stored_vectors(self.structure)
 
 
 def _structure_for(old: Any, kind: str, metric: str, keep: np.ndarray, vectors: np.ndarray, n_old: int,

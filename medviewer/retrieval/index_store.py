@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from medviewer.fileio import atomic_write_json, sha256_file
 from medviewer.retrieval.errors import (
     IndexCorruptError,
     IndexMismatchError,
@@ -193,9 +194,25 @@ def check_files(manifest: Manifest, folder: Path, verify: str = "auto") -> None:
         if size != int(info["size"]):
             raise IndexCorruptError(f"{name} has {size} bytes, the manifest records {info['size']}",
                                     path=folder)
-        if checksum and _sha256(path) != info["sha256"]:
+        if checksum and sha256_file(path) != info["sha256"]:
             raise IndexCorruptError(f"{name} has changed since it was written (sha256 differs)",
                                     path=folder)
+
+
+def check_vectors(vectors: np.ndarray, manifest: Manifest, folder: Path,
+                  verify: str = "auto") -> None:
+    """Refuse stored vectors with NaN or infinite values (checked as often as checksums).
+
+    Raises
+    ------
+    IndexCorruptError
+    """
+    total = sum(int(info.get("size", 0)) for info in manifest.files.values())
+    if verify == "size" or (verify == "auto" and total > VERIFY_AUTO_MAX_BYTES):
+        return
+    if len(vectors) and not np.isfinite(vectors).all():
+        raise IndexCorruptError("the index holds vectors that are not finite (NaN or infinity)",
+                                path=folder)
 
 
 def read_arrays(folder: Path, manifest: Manifest, mmap: bool = False
@@ -253,17 +270,16 @@ def write_index(folder: Path, manifest: Manifest, embeddings: np.ndarray, ids: n
         files = {}
         for name, array in ((EMBEDDINGS, np.asarray(embeddings, np.float32)),
                             (IDS, np.asarray(ids, np.int64)), (KEYS, np.asarray(keys, np.int64))):
-            with open(tmp / name, "wb") as handle:
-                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-                handle.flush()
-                os.fsync(handle.fileno())
+            with _HashingWriter(tmp / name) as writer:
+                writer.write_npy(np.ascontiguousarray(array))
+            files[name] = writer.entry()
         if structure is not None and manifest.kind != "exact":
             import faiss
 
-            faiss.write_index(structure, str(tmp / STRUCTURE))
-        for path in sorted(tmp.iterdir()):
-            files[path.name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
-        manifest.files = files
+            with _HashingWriter(tmp / STRUCTURE) as writer:
+                faiss.write_index(structure, faiss.PyCallbackIOWriter(writer.write))
+            files[STRUCTURE] = writer.entry()
+        manifest.files = dict(sorted(files.items()))
         manifest.updated_at = now()
         # The manifest is written last: a folder without one is an unfinished write.
         _write_json(tmp / MANIFEST, manifest.to_dict())
@@ -293,18 +309,49 @@ def remove_index(folder: Path) -> bool:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + f".tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_json(path, data)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+class _HashingWriter:
+    """A file written once, hashed as it is written (no second read of a large file), then fsynced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._handle: Any = None
+
+    def __enter__(self) -> _HashingWriter:
+        self._handle = open(self.path, "wb")
+        return self
+
+    def write(self, data: bytes) -> int:
+        """Write ``data`` and add it to the hash (numpy and FAISS call this with chunks)."""
+        self._digest.update(data)
+        self._size += len(data)
+        return self._handle.write(data)
+
+    def write_npy(self, array: np.ndarray) -> None:
+        """Write ``array`` as a ``.npy`` file (what ``np.save`` writes), in slices of its own memory.
+
+        ``np.save`` to a file-like object copies the data 16 MiB at a time
+        (a full copy of a small index); this writes views instead.
+        """
+        from numpy.lib import format as npy
+
+        npy.write_array_header_1_0(self, npy.header_data_from_array_1_0(array))
+        flat = memoryview(array.reshape(-1).view(np.uint8)) if array.size else memoryview(b"")
+        for start in range(0, len(flat), 1 << 22):
+            self.write(flat[start:start + (1 << 22)])
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+        finally:
+            self._handle.close()
+
+    def entry(self) -> dict[str, Any]:
+        """Return the manifest's record of the file: size and sha256."""
+        return {"size": self._size, "sha256": self._digest.hexdigest()}

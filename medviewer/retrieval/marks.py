@@ -8,12 +8,12 @@ the :class:`~medviewer.store.Library`.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from medviewer.store.library import Library
+from medviewer.store.relevance import select_marks, upsert_mark
 
 
 @dataclass(frozen=True)
@@ -45,31 +45,17 @@ def region_text(region: Any) -> str:
     return f"{int(region.x)},{int(region.y)},{int(region.width)},{int(region.height)}"
 
 
-@contextmanager
-def _full_sync(library: Library):
-    previous = library.conn.execute("PRAGMA synchronous").fetchone()[0]
-    library.conn.execute("PRAGMA synchronous=FULL")
-    try:
-        yield
-    finally:
-        library.conn.execute(f"PRAGMA synchronous={int(previous)}")
-
-
 def set_mark(library: Library, *, query_location: str, result_case: int, result_location: str,
              relevant: bool, model_sha256: str, query_case: int | None = None, query_region: str = "",
              reader: str = "", rank: int | None = None, distance: float | None = None) -> RelevanceMark:
     """Store (or replace) a mark; return it as stored."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with _full_sync(library), library.transaction() as conn:
-        conn.execute(
-            "INSERT INTO relevance_marks (query_case, query_location, query_region, result_case, "
-            "result_location, relevant, model_sha256, reader, rank, distance, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (query_location, query_region, "
-            "result_location, model_sha256, reader) DO UPDATE SET relevant = excluded.relevant, "
-            "query_case = excluded.query_case, result_case = excluded.result_case, "
-            "rank = excluded.rank, distance = excluded.distance, updated_at = excluded.updated_at",
-            (query_case, query_location, query_region, int(result_case), result_location,
-             1 if relevant else 0, model_sha256.lower(), reader, rank, distance, now, now))
+    with library.durable_transaction() as conn:
+        upsert_mark(conn, query_case=query_case, query_location=query_location,
+                    query_region=query_region, result_case=result_case,
+                    result_location=result_location, relevant=relevant,
+                    model_sha256=model_sha256, reader=reader, rank=rank, distance=distance,
+                    now=now)
     return marks(library, query_location=query_location, model_sha256=model_sha256, reader=reader,
                  result_location=result_location, query_region=query_region)[0]
 
@@ -78,17 +64,8 @@ def marks(library: Library, *, query_location: str | None = None, model_sha256: 
           reader: str | None = None, result_location: str | None = None,
           query_region: str | None = None) -> list[RelevanceMark]:
     """Return the stored marks matching every given criterion, oldest first."""
-    where, params = [], []
-    for column, value in (("query_location", query_location), ("model_sha256", model_sha256 and model_sha256.lower()),
-                          ("reader", reader), ("result_location", result_location),
-                          ("query_region", query_region)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    sql = ("SELECT query_case, query_location, query_region, result_case, result_location, relevant, "
-           "model_sha256, reader, rank, distance, created_at, updated_at FROM relevance_marks")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = library.conn.execute(sql + " ORDER BY id", params).fetchall()
+    rows = select_marks(library.conn, query_location=query_location,
+                        model_sha256=model_sha256 and model_sha256.lower(), reader=reader,
+                        result_location=result_location, query_region=query_region)
     return [RelevanceMark(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8], r[9], r[10], r[11])
             for r in rows]

@@ -24,7 +24,7 @@ from medviewer.retrieval.catalog import Catalog
 from medviewer.retrieval.embedders import Embedder
 from medviewer.retrieval.errors import QueryError
 from medviewer.retrieval.filters import CandidateTable, QueryContext, SearchFilter
-from medviewer.retrieval.index import CaseIndex, ImageLoader
+from medviewer.retrieval.index import CaseIndex, ImageLoader, require_finite
 from medviewer.retrieval.projection import Projection, project
 from medviewer.retrieval.vote import LabelVote, label_vote
 from medviewer.tasks import TaskState, ensure_state
@@ -280,7 +280,9 @@ class Searcher:
 
     def embed_image(self, image: np.ndarray, state: TaskState | None = None) -> np.ndarray:
         """Return the query vector of a display image."""
-        return np.asarray(self.embedder.embed([image], state), np.float32)[0]
+        vector = np.asarray(self.embedder.embed([image], state), np.float32)
+        require_finite(vector, self.embedder)
+        return vector[0]
 
     def candidates(self, filters: SearchFilter | None = None,
                    context: QueryContext | None = None) -> np.ndarray:

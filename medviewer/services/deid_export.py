@@ -17,7 +17,6 @@ Typical use (worker thread for :func:`plan_export` and :func:`export_files`)::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -118,10 +117,9 @@ def plan_export(library_path: str | os.PathLike, *, series_ids: Sequence[int] | 
                            hint="open the library again from File > Recent")
     series_ids = list(series_ids or [])
     with Library(path) as library:
-        conn = library.conn
         scopes = []
         if series_ids:
-            rows = _instances(conn, "i.series_ref IN ({})", series_ids)
+            rows = library.export_instances(series_ids=series_ids)
             found = {r["series_ref"] for r in rows}
             missing = [s for s in series_ids if s not in found]
             if missing:
@@ -134,19 +132,19 @@ def plan_export(library_path: str | os.PathLike, *, series_ids: Sequence[int] | 
             if study_id is None and len(studies) == 1:
                 study_id = studies.pop()
         if study_id is not None:
-            rows = _instances(conn, "se.study_ref IN ({})", [study_id])
+            rows = library.export_instances(study_ids=[study_id])
             if not rows:
                 raise LibraryError(f"study {study_id} not found or empty", path=path,
                                    hint="refresh the library browser and select again")
             scopes.append(_scope("study", "This study", rows))
         if not scopes:
-            scopes.append(_scope("library", "Whole library", _instances(conn, "1", [])))
+            scopes.append(_scope("library", "Whole library", library.export_instances()))
         folders = {path.parent}
-        for (file,) in conn.execute("SELECT DISTINCT path FROM instances"):
+        for file in library.source_files():
             folders.add(Path(file).resolve().parent)
-        for (inputs,) in conn.execute("SELECT inputs FROM import_runs"):
+        for inputs in library.import_inputs():
             # Relative inputs were relative to a working folder we no longer know.
-            folders.update(Path(p).resolve() for p in json.loads(inputs)
+            folders.update(Path(p).resolve() for p in inputs
                            if Path(p).is_absolute() and Path(p).is_dir())
     return ExportPlan(path, scopes, tuple(sorted(folders)))
 
@@ -246,17 +244,6 @@ def export_files(files: Sequence[FileRef], out_dir: str | os.PathLike,
     state.set_progress(1.0, f"De-identified {len(report.written)} files, "
                             f"refused {len(report.skipped)}")
     return report
-
-
-def _instances(conn, where: str, ids: Sequence[int]) -> list:
-    """Return the instances matching ``where`` with their series, study and patient."""
-    sql = ("SELECT i.path, i.member, i.size, i.mtime, i.series_ref, se.study_ref, "
-           "st.patient_ref FROM instances i JOIN series se ON se.id = i.series_ref "
-           "JOIN studies st ON st.id = se.study_ref WHERE "
-           + where.format(", ".join("?" * len(ids))) +
-           " ORDER BY st.patient_ref, se.study_ref, se.series_number, i.series_ref, "
-           "COALESCE(i.slice_index, 1e9), i.instance_number, i.location")
-    return conn.execute(sql, list(ids)).fetchall()
 
 
 def _scope(kind: str, title: str, rows: list) -> ExportScope:

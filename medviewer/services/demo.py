@@ -13,7 +13,8 @@ from pathlib import Path
 
 from medviewer.tasks import TaskState, ensure_state
 
-DEMO_VERSION = 2
+# 3: the films carry their generated reports.
+DEMO_VERSION = 3
 DEMO_CASES = 80
 DEMO_CT_SERIES = 4
 DEMO_SEED = 2026
@@ -70,14 +71,19 @@ def build_demo(directory: Path | None = None, *, cases: int = DEMO_CASES,
     state.check()
     state.set_progress(0.6, "Importing")
     with Library(library_path) as library:
-        import_paths(library, [data / "dicom"], labels=data / "labels.csv")
+        import_paths(library, [data / "dicom"], labels=data / "labels.csv",
+                     state=state.child(0.6, 0.8))
+        # Each film's generated report, so the report panel and text search have something.
+        from medviewer.services.reports import import_reports
+
+        import_reports(library, [data / "reports.csv"])
         bundle = default_bundle()
         if bundle is not None:
             # The demo opens with similar cases ready to search.
             from medviewer.services.retrieval import build_index
 
             state.set_progress(0.8, "Indexing with the demo model")
-            build_index(library, bundle)
+            build_index(library, bundle, state=state.child(0.8, 1.0))
     (directory / MARKER_NAME).write_text(json.dumps(
         {"version": DEMO_VERSION, "cases": cases, "ct_series": ct_series, "seed": seed}))
     state.set_progress(1.0, "Demo library ready")
@@ -94,11 +100,4 @@ def showcase_case(library) -> int | None:
     library : Library
         An open library (normally the demo library).
     """
-    row = library.conn.execute(
-        "SELECT c.id FROM cases c JOIN instances i ON i.id = c.instance_ref "
-        "JOIN series s ON s.id = i.series_ref "
-        "LEFT JOIN labels l ON l.case_ref = c.id AND l.source = 'dataset' "
-        "AND l.name != 'No Finding' "
-        "WHERE s.modality IN ('DX', 'CR') GROUP BY c.id "
-        "ORDER BY COUNT(l.name) DESC, c.id LIMIT 1").fetchone()
-    return None if row is None else int(row[0])
+    return library.most_labelled_case(("DX", "CR"), source="dataset", ignore=("No Finding",))

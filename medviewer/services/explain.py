@@ -51,6 +51,8 @@ __all__ = [
     "lesion_figures",
     "open_explainer",
     "randomisation_check",
+    "cascading_randomisation",
+    "cascade_scopes",
     "randomised_explainer",
     "save_map",
     "trust_report",
@@ -75,7 +77,7 @@ def open_explainer(model: Any, *, provider: str = "auto", threads: int | None = 
     return Explainer(ModelRunner(bundle, provider, threads=threads))
 
 
-def display_image(path: str | Path, frame: int = 0) -> np.ndarray:
+def display_image(path: str | Path, frame: int | None = 0) -> np.ndarray:
     """Return a frame of an image file (DICOM, PNG, JPEG) as the viewer displays it.
 
     Raises
@@ -88,7 +90,17 @@ def display_image(path: str | Path, frame: int = 0) -> np.ndarray:
     from medviewer.display.render import render_frame
 
     ref = FileRef.from_display(str(path))
-    return render_frame(decode(ref), frame)
+    decoded = decode(ref)
+    count = decoded.frame_count
+    if frame is None:
+        if count > 1:
+            raise MedViewerError(f"the image has {count} frames and none was chosen", path=str(path),
+                                 hint=f"choose one with --frame N (0..{count - 1})")
+        frame = 0
+    if not 0 <= frame < count:
+        raise MedViewerError(f"frame {frame} does not exist: the image has {count} frame(s)", path=str(path),
+                             hint=f"choose --frame 0..{count - 1}")
+    return render_frame(decoded, frame)
 
 
 def hit_image(hit: Any) -> np.ndarray:
@@ -104,7 +116,7 @@ def explain_hit(explainer: Explainer, query_image: np.ndarray, hit: Any,
 
 
 def save_map(explanation: Explanation, image: np.ndarray, path: str | Path, *, opacity: float = 0.5,
-             threshold: float = 0.0, legend: bool = True) -> Path:
+             threshold: float = 0.0, legend: bool = True, notes: tuple[str, ...] = ()) -> Path:
     """Write a map: ``.npy`` = (rows, cols) float32 in [0, 1]; ``.png`` = image, overlay, colour bar.
 
     Raises
@@ -118,7 +130,7 @@ def save_map(explanation: Explanation, image: np.ndarray, path: str | Path, *, o
         np.save(path, explanation.image_map.astype(np.float32))
     elif suffix == ".png":
         title = explanation.title
-        if explanation.request.method == "occlusion" and explanation.score is not None:
+        if explanation.request.method in ("occlusion", "gradcam") and explanation.score is not None:
             title += f"; logit {explanation.score:.2f}"
         from medviewer.explain import seen_mask
 
@@ -126,8 +138,9 @@ def save_map(explanation: Explanation, image: np.ndarray, path: str | Path, *, o
         if explanation.request.method == "similarity":
             title += (f"; bright = best-matched patches (cosine {explanation.scale[0]:.2f} to "
                       f"{explanation.scale[1]:.2f})")
+        extra = tuple(notes) + tuple(explanation.extra[k] for k in ("fallback", "note") if explanation.extra.get(k))
         save_png(compose(image, explanation.image_map, opacity=opacity, threshold=threshold, title=title,
-                         legend=legend, seen=seen), str(path))
+                         legend=legend, seen=seen, notes=extra), str(path))
     else:
         raise MedViewerError(f"cannot write a map to '{path.name}'", path=path,
                              hint="use a .png (image with overlay) or .npy (the map) file name")
@@ -236,6 +249,30 @@ def randomisation_check(explainer: Explainer, images: list[np.ndarray], request:
         sims.append(ssim(_small(trained.image_map), _small(other.image_map)))
         state.set_progress((n + 1) / len(images), f"randomisation check {n + 1}/{len(images)}")
     return SanityResult(request.describe(explainer.depth), scope, rhos, sims)
+
+
+def cascade_scopes(depth: int) -> list[str]:
+    """Return the cascading randomisation's steps, top layer first: head, last block, ..., all weights."""
+    return ["head", *[f"cascade-{n}" for n in range(1, depth + 1)], "all"]
+
+
+def cascading_randomisation(explainer: Explainer, images: list[np.ndarray], request: ExplainRequest, *,
+                            seed: int = 0, state: TaskState | None = None) -> list[SanityResult]:
+    """Run the randomisation check block by block from the top (Adebayo et al. 2018, section 3.1).
+
+    Returns one result per step of :func:`cascade_scopes`: a method that
+    depends on the learned weights loses its similarity to the trained maps
+    as more blocks are randomised; one that stays similar to the end does not
+    depend on them.
+    """
+    state = ensure_state(state)
+    steps = cascade_scopes(explainer.depth or int(explainer.bundle.metadata["architecture"]["depth"]))
+    results = []
+    for n, scope in enumerate(steps):
+        state.check()
+        results.append(randomisation_check(explainer, images, request, scope=scope, seed=seed))
+        state.set_progress((n + 1) / len(steps), f"cascading randomisation {n + 1}/{len(steps)}")
+    return results
 
 
 @dataclass

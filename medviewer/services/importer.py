@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from medviewer.dicom.content import sample_hash
 from medviewer.dicom.geometry import sort_series
-from medviewer.dicom.scan import InstanceHeader, scan
+from medviewer.dicom.scan import InstanceHeader
 from medviewer.dicom.sources import FileRef, iter_files
-from medviewer.errors import ImageReadError, PixelDecodeError
+from medviewer.errors import ImageReadError
 from medviewer.labels.table import LabelTable, read_label_table
+from medviewer.services.parallel_scan import scan_files
 from medviewer.store.library import Library
 from medviewer.tasks import TaskState, ensure_state
 
@@ -95,13 +97,17 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     table = read_label_table(labels) if isinstance(labels, (str, os.PathLike)) else labels
     state.set_progress(0.0, "Listing files")
-    refs = list(iter_files(inputs))
-    known = library.known_files()
     report = ImportReport()
+
+    def listed_skip(name: str, reason: str, detail: str) -> None:
+        report.skipped.append(SkippedFile(name, reason, detail))
+
+    refs = list(iter_files(inputs, on_skip=listed_skip))
+    known = library.known_files()
+    hashes = library.content_hashes()
     # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
     # a zip of it) is one image; the same instance in another encoding is kept.
-    seen_copies = {(r[0], r[1], r[2]): r[3] for r in library.conn.execute(
-        "SELECT sop_uid, transfer_syntax, size, location FROM instances WHERE kind = 'dicom'")}
+    seen_copies = library.dicom_copies()
     touched_series: set[int] = set()
     touched_instances: list[tuple[int, InstanceHeader]] = []
     pending: list[tuple[InstanceHeader, str | None]] = []
@@ -116,46 +122,50 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
                 touched_instances.append((instance, header))
         pending.clear()
 
-    for done, ref in enumerate(refs):
-        if done % 50 == 0:
-            state.check()
-            state.set_progress(0.9 * done / max(1, len(refs)),
-                               f"Scanning {done} of {len(refs)} files")
-        if known.get(ref.display) == (ref.size, ref.mtime):
-            report.unchanged += 1
-            continue
-        try:
-            header = scan(ref)
-            if verify == "all" or (verify == "compressed" and _is_compressed(header)):
-                _verify_pixels(ref)
-        except ImageReadError as exc:
-            report.skipped.append(SkippedFile(ref.display, exc.reason, exc.message +
-                                              (f" ({exc.hint})" if exc.hint else "")))
-            continue
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure skips one file only
-            report.skipped.append(SkippedFile(ref.display, "unreadable",
-                                              f"{type(exc).__name__}: {exc}"))
-            continue
+    def take(header: InstanceHeader, ref) -> None:
         if header.kind == "dicom":
             copy_key = (header.sop_instance_uid, header.transfer_syntax, ref.size)
             original = seen_copies.setdefault(copy_key, ref.display)
             if original != ref.display:
                 report.skipped.append(SkippedFile(ref.display, "duplicate",
                                                   f"the same file as {original}"))
-                continue
+                return
         entry = table.lookup(ref.display) if table is not None else None
         patient = entry.patient_id if entry is not None and entry.patient_id else None
         if header.kind == "dicom" and header.patient_id:
             patient = None  # the DICOM header's own patient wins over a table
+        elif header.kind == "raster" and not patient:
+            patient = raster_patient_id(ref.display)  # not one "(no name), no ID" per file
         pending.append((header, patient))
         if len(pending) >= BATCH:
             flush()
+
+    to_scan = []
+    for ref in refs:
+        if known.get(ref.display) == (ref.size, ref.mtime) and not _rewritten(
+                ref, hashes.get(ref.display, "")):
+            report.unchanged += 1
+        else:
+            to_scan.append(ref)
+    # Headers are scanned over worker processes for large imports; this thread is the one writer.
+    outcomes = scan_files(to_scan, verify)
+    try:
+        for done, (ref, (header, skipped)) in enumerate(zip(to_scan, outcomes)):
+            if done % 50 == 0:
+                state.check()
+                state.set_progress(0.9 * (done + report.unchanged) / max(1, len(refs)),
+                                   f"Scanning {done + report.unchanged} of {len(refs)} files")
+            if header is None:
+                report.skipped.append(SkippedFile(ref.display, *skipped))
+                continue
+            take(header, ref)
+    finally:
+        outcomes.close()  # a cancel stops the workers before the last batch is committed
     if pending:
         flush()
     state.set_progress(0.92, "Sorting series")
     # Series left unsorted by an import that was cancelled or killed after a batch commit.
-    touched_series |= {r[0] for r in library.conn.execute(
-        "SELECT DISTINCT series_ref FROM instances WHERE slice_index IS NULL")}
+    touched_series |= library.unsorted_series()
     _finish_series(library, touched_series, report)
     if table is not None:
         state.set_progress(0.96, "Applying labels")
@@ -168,33 +178,32 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     return report
 
 
-def _is_compressed(header: InstanceHeader) -> bool:
-    if header.kind != "dicom":
-        return False
-    from pydicom.uid import UID
-
-    return UID(header.transfer_syntax).is_compressed
-
-
-def _verify_pixels(ref: FileRef) -> None:
-    from medviewer.dicom.pixels import decode
-
+def _rewritten(ref: FileRef, stored: str) -> bool:
+    """Tell whether a file with its old size and time has other content than at import."""
+    if not stored:
+        return False  # imported before content hashes were taken
     try:
-        decode(ref)
-    except ImageReadError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many kinds of errors
-        raise PixelDecodeError(f"pixel data could not be decoded: {exc}", path=ref.display) from exc
+        return sample_hash(ref) != stored
+    except (OSError, ImageReadError):
+        return True  # scan it again: the scan says in words what is wrong
+
+
+def raster_patient_id(display: str) -> str:
+    """Return the patient ID a PNG/JPEG without a label-table row gets: its file name's stem.
+
+    A radiograph file carries no patient; its name (``00000013_005.png``) is the
+    only thing a reader can find it by, and it keeps each file its own patient.
+    """
+    name = display.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return stem or name
 
 
 def _finish_series(library: Library, series_ids: set[int], report: ImportReport) -> None:
     """Sort every touched series, store its warnings, and make sure its cases exist."""
     with library.transaction():
         for series_id in sorted(series_ids):
-            rows = library.conn.execute(
-                "SELECT id, position, orientation, instance_number, rows, columns, frames, "
-                "location FROM instances WHERE series_ref = ?", (series_id,)).fetchall()
-            slices = [_SliceRow(r) for r in rows]
+            slices = [_SliceRow(r) for r in library.slice_rows(series_id)]
             geometry = sort_series(slices)
             library.set_series_geometry(series_id, geometry, [s.id for s in slices])
             if geometry.warnings:
@@ -214,10 +223,7 @@ def _ensure_cases(library: Library, slices: list, order: list[int]) -> None:
             library.ensure_case(s.id, s.frames // 2 if s.frames > 1 else 0)
         return
     middle = slices[order[len(order) // 2]]
-    existing = library.conn.execute(
-        "SELECT COUNT(*) FROM cases WHERE instance_ref IN (%s)" % ",".join("?" * len(slices)),
-        [s.id for s in slices]).fetchone()[0]
-    if not existing:
+    if not library.count_cases_of([s.id for s in slices]):
         library.ensure_case(middle.id, 0)
 
 
@@ -239,8 +245,7 @@ def apply_labels(library: Library, table: LabelTable) -> int:
     """Attach a table's labels (and masks) to the library's cases; return cases labelled."""
     detail = str(table.source)
     labelled = 0
-    rows = library.conn.execute(
-        "SELECT c.id, i.location FROM cases c JOIN instances i ON i.id = c.instance_ref").fetchall()
+    rows = library.case_locations()
     with library.transaction():
         for case_id, location in rows:
             entry = table.lookup(location)
@@ -256,12 +261,7 @@ def apply_labels(library: Library, table: LabelTable) -> int:
 def _count_parents(library: Library, series_ids: set[int], report: ImportReport) -> None:
     if not series_ids:
         return
-    marks = ",".join("?" * len(series_ids))
     ids = sorted(series_ids)
     report.series = len(ids)
-    report.studies = library.conn.execute(
-        f"SELECT COUNT(DISTINCT study_ref) FROM series WHERE id IN ({marks})", ids).fetchone()[0]
-    report.patients = library.conn.execute(
-        f"SELECT COUNT(DISTINCT st.patient_ref) FROM series se JOIN studies st ON "
-        f"st.id = se.study_ref WHERE se.id IN ({marks})", ids).fetchone()[0]
+    report.studies, report.patients = library.parent_counts(ids)
 

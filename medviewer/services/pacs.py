@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medviewer.dicom.uids import is_valid_uid
+from medviewer.fileio import resolve_inside
 from medviewer.pacs import dicomweb, dimse
 from medviewer.pacs.errors import NodeConfigError
 from medviewer.pacs.models import EchoResult, StudyMatch, StudyQuery, StudyTransfer
@@ -71,28 +73,6 @@ class RetrieveReport:
                 "imported": self.imported.as_dict() if self.imported else None}
 
 
-class _Scaled(TaskState):
-    """A task state that maps its progress into a span of a parent's and obeys its cancel."""
-
-    def __init__(self, parent: TaskState, start: float, span: float) -> None:
-        super().__init__()
-        self.parent, self.start, self.span = parent, start, span
-
-    def set_progress(self, fraction: float, status: str | None = None) -> None:
-        super().set_progress(fraction, status)
-        self.parent.set_progress(self.start + self.span * self.progress, status)
-
-    def request_cancel(self) -> None:
-        self.parent.request_cancel()
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self.parent.cancel_requested
-
-    def check(self) -> None:
-        self.parent.check()
-
-
 # -- nodes ------------------------------------------------------------------------------------
 def list_nodes(config_path: ConfigPath = None) -> PacsConfig:
     """Return the configured nodes and our local AE."""
@@ -126,10 +106,7 @@ def echo(name: str, config_path: ConfigPath = None) -> EchoResult:
 # -- query ------------------------------------------------------------------------------------
 def library_instances(library: Library, study_uid: str) -> set[str]:
     """Return the SOP Instance UIDs the library holds for a study."""
-    rows = library.conn.execute(
-        "SELECT i.sop_uid FROM instances i JOIN series se ON se.id = i.series_ref JOIN "
-        "studies st ON st.id = se.study_ref WHERE st.study_uid = ?", (study_uid,))
-    return {r[0] for r in rows}
+    return library.study_sop_uids(study_uid)
 
 
 def query(name: str, study_query: StudyQuery, *, library: Library | None = None,
@@ -201,17 +178,24 @@ def retrieve(name: str, study_uids: Iterable[str], library: Library, *,
         state.check()
         known = library_instances(library, study_uid)
         span = 0.9 / max(1, len(uids))
-        start = index * span
+        step = state.child(index * span, (index + 1) * span)
 
-        def progress(done: int, total: int, start=start, span=span, index=index) -> None:
-            state.set_progress(start + span * (done / total if total else 1.0),
-                               f"Retrieving study {index + 1} of {len(uids)}: {done} of "
-                               f"{total} instances")
+        def progress(done: int, total: int, step=step, index=index) -> None:
+            step.set_progress(done / total if total else 1.0,
+                              f"Retrieving study {index + 1} of {len(uids)}: {done} of "
+                              f"{total} instances")
 
+        if not is_valid_uid(study_uid):
+            # The UID names a folder: a server answering "../../x" or "/tmp/y" must not
+            # choose where files land.
+            reason = (f"refused study {study_uid!r}: not a valid UID (PS3.5 9.1), so it "
+                      "cannot name a folder; the server that sent it is damaged or hostile")
+            report.transfers.append(StudyTransfer(study_uid, failed=1, warnings=[reason]))
+            continue
         if known and _complete(node, config.local, study_uid, len(known), state):
             report.already_present.append(study_uid)
             continue
-        out = root / study_uid
+        out = resolve_inside(root, study_uid)
         if node.kind == "dicomweb":
             transfer = dicomweb.retrieve_study(node, study_uid, out, skip_sops=known,
                                                state=state, progress=progress)
@@ -228,7 +212,7 @@ def retrieve(name: str, study_uids: Iterable[str], library: Library, *,
     if report.files:
         state.set_progress(0.9, f"Importing {len(report.files)} files")
         report.imported = import_paths(library, report.files, verify=verify,
-                                       state=_Scaled(state, 0.9, 0.1))
+                                       state=state.child(0.9, 1.0))
     state.set_progress(1.0, f"Retrieved {len(report.files)} files; "
                             f"{len(report.already_present)} studies already present")
     return report

@@ -47,6 +47,7 @@ shows exactly what will be saved before anything is written.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -59,6 +60,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from medviewer.fileio import atomic_write_bytes
+from medviewer.store.identifiers import iter_identifiers, open_read_only
 
 REDACTED = "[redacted]"
 MAX_LOG_CHARS = 2_000_000
@@ -189,21 +193,6 @@ class LibraryIdentifiers:
     problems: list[str] = field(default_factory=list)
 
 
-_LIBRARY_QUERIES = (
-    ("names", "SELECT name FROM patients"),
-    ("ids", "SELECT patient_id FROM patients"),
-    ("dates", "SELECT birth_date FROM patients"),
-    ("ids", "SELECT accession FROM studies"),
-    # Only UIDs that rule 4 misses (too short, odd root, not digits and dots): a library of a
-    # million instances would otherwise fill memory with strings rule 4 catches anyway.
-    *[("ids", (f"SELECT {column} FROM {table} WHERE length({column}) < {_MIN_UID_CHARS} "
-               f"OR NOT ({column} GLOB '[12].*') OR {column} GLOB '*[^0-9.]*' "
-               f"OR NOT ({column} GLOB '*.*.*')"))
-      for table, column in (("studies", "study_uid"), ("series", "series_uid"),
-                            ("instances", "sop_uid"))],
-)
-
-
 def read_library_identifiers(library_path: str | os.PathLike) -> LibraryIdentifiers:
     """Read every patient name, ID, birth date, accession number and odd UID of a library.
 
@@ -217,25 +206,18 @@ def read_library_identifiers(library_path: str | os.PathLike) -> LibraryIdentifi
                               "identifiers could not be masked by name")
         return found
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        conn = open_read_only(path)
     except sqlite3.Error as exc:
         found.problems.append(f"the library could not be opened ({exc})")
         return found
     try:
-        for kind, sql in _LIBRARY_QUERIES:
-            try:
-                for (value,) in conn.execute(sql):
-                    if not value:
-                        continue
-                    value = str(value).strip()
-                    if kind == "names":
-                        found.names.add(value)
-                    elif kind == "dates":
-                        found.values.update(_birth_date_forms(value))
-                    elif len(value) >= 3:
-                        found.values.add(value)
-            except sqlite3.Error as exc:
-                found.problems.append(f"could not read the library ({exc})")
+        for kind, value in iter_identifiers(conn, _MIN_UID_CHARS, found.problems):
+            if kind == "names":
+                found.names.add(value)
+            elif kind == "dates":
+                found.values.update(_birth_date_forms(value))
+            elif len(value) >= 3:
+                found.values.add(value)
     finally:
         conn.close()
     return found
@@ -729,19 +711,15 @@ def default_report_name(now: dt.datetime | None = None) -> str:
 def write_report(report: ProblemReport, out_path: str | os.PathLike) -> Path:
     """Save the report as a zip of its text files; return the path (``.zip`` added if missing).
 
-    Written to a temporary file first and renamed, so a failure never leaves half a zip.
+    Made in memory and written atomically, so a failure never leaves half a zip.
     """
     out = Path(out_path)
     if out.suffix.lower() != ".zip":
         out = out.with_name(out.name + ".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, text in report_files(report).items():
-                archive.writestr(name, text.encode("utf-8"))
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in report_files(report).items():
+            archive.writestr(name, text.encode("utf-8"))
+    atomic_write_bytes(out, buffer.getvalue())
     return out

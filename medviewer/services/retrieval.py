@@ -104,7 +104,7 @@ class _ModelIdentity:
     """What an index check needs of a model (sha256, metric, dimension), without starting ONNX Runtime."""
 
     def __init__(self, bundle: Any) -> None:
-        self.identity = bundle.sha256
+        self.identity = bundle.fingerprint()
         self.name = bundle.name
         self.metric = str(bundle.metadata.get("embedding", {}).get("metric", "cosine"))
         self.dim = int(bundle.embedding_dim)
@@ -242,11 +242,10 @@ def mark_relevance(library: Library, result: SearchResult, hit: Hit, relevant: b
     if query_location is None:
         if result.query_case is None:
             raise QueryError("the query was not a library case: give its file as query_location")
-        row = library.conn.execute("SELECT i.location FROM cases c JOIN instances i ON "
-                                   "i.id = c.instance_ref WHERE c.id = ?", (result.query_case,)).fetchone()
-        if row is None:
+        found = library.case_location(result.query_case)
+        if found is None:
             raise QueryError(f"case {result.query_case} is no longer in the library", path=library.path)
-        query_location = row[0]
+        query_location = found[0]
     return set_mark(library, query_location=query_location, query_case=result.query_case,
                     query_region=region_text(result.region), result_case=hit.case_id,
                     result_location=hit.location, relevant=relevant, model_sha256=result.model_sha256,

@@ -7,30 +7,19 @@ rename), so a crash while saving never leaves a half-written file.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from medviewer.fileio import atomic_write_json
+from medviewer.services import deid_choices
 from medviewer.paths import config_dir
 
 SETTINGS_VERSION = 2
 MAX_RECENT = 8
 PROVIDER_CHOICES = ("auto", "cuda", "tensorrt", "coreml", "directml", "cpu")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING")
-# De-identification options a user may set as defaults: DeidOptions' fields and defaults,
-# minus the per-export ones (a date shift and a replacement patient ID belong to one export).
-# Spelled out rather than read from DeidOptions, whose package pulls pydicom and numpy into
-# every start-up; tests/test_settings.py keeps the two in step.
-DEID_DEFAULTS = {
-    "dates": "remove",
-    "retain_device_identity": False,
-    "retain_institution_identity": False,
-    "retain_patient_characteristics": False,
-    "clean_descriptors": False,
-    "clean_structured_content": False,
-    "retain_uids": False,
-    "retain_safe_private": False,
-}
+# De-identification defaults: every choice of the one registry (services.deid_choices).
+DEID_DEFAULTS = deid_choices.DEID_DEFAULTS
 
 
 @dataclass
@@ -44,7 +33,10 @@ class Settings:
     hide_identifying_text: bool = False
     show_corner_text: bool = True
     cine_fps: int = 10
+    # The main window's geometry (maximised, position) and dock layout, as Qt saves them
+    # (base64 of QMainWindow.saveGeometry / saveState).
     window_geometry: str = ""
+    window_state: str = ""
     # Data folders: where new libraries and imports go ("" = the platform's data folder),
     # and extra folders searched for model bundles.
     library_folder: str = ""
@@ -138,6 +130,4 @@ def load_settings(path: Path | None = None) -> Settings:
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write settings atomically."""
     path = path or settings_path()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, asdict(settings))

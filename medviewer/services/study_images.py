@@ -19,9 +19,7 @@ class LibraryCaseImages:
 
     def __call__(self, case_id: int) -> tuple[DecodedImage, int]:
         with Library(self.library_path) as library:
-            row = library.conn.execute(
-                "SELECT i.location, c.frame FROM cases c JOIN instances i ON i.id = c.instance_ref "
-                "WHERE c.id = ?", (case_id,)).fetchone()
+            row = library.case_location(case_id)
         if row is None:
             raise KeyError(f"case {case_id} is not in the library")
         return self.cache.get(FileRef.from_display(row[0])), int(row[1])

@@ -72,6 +72,45 @@ def get_collection(library: LibraryLike, collection: str | int) -> Collection:
         return store.collection(collection)
 
 
+def rename_collection(library: LibraryLike, collection: str | int, name: str,
+                      description: str | None = None) -> Collection:
+    """Rename a collection (one transaction); refuse a name that is taken."""
+    with _store(library) as store:
+        return store.rename_collection(collection, name, description)
+
+
+def add_current_case(library: LibraryLike, collection: str | int, case_id: int, *,
+                     window: tuple[float, float] | None = None, overlay: str = "",
+                     caption: str = "", overlay_map=None) -> KeyImage:
+    """Add the case on screen with its key image as shown (one transaction).
+
+    Parameters
+    ----------
+    window : (center, width), optional
+        The viewer's window/level.
+    overlay : str
+        The name of the overlay on screen ("" for none).
+    overlay_map : np.ndarray, optional
+        The overlay's map on the image's pixel grid, values in [0, 1]; kept beside the
+        library so the quiz reveal and the export can draw it.
+    """
+    from medviewer.services.teaching_images import save_overlay_map
+
+    with _store(library) as store:
+        key = store.add_case_with_key_image(collection, case_id, window=window,
+                                            overlay=overlay, caption=caption)
+        if overlay_map is not None and overlay:
+            save_overlay_map(store.library.path, key.id, overlay_map)
+    return key
+
+
+def save_note_and_tags(library: LibraryLike, case_id: int, tags: Iterable[str],
+                       **fields: str) -> TeachingNote:
+    """Store a note's template fields and the case's tags together (one transaction)."""
+    with _store(library) as store:
+        return store.save_note_and_tags(case_id, tags, **fields)
+
+
 def delete_collection(library: LibraryLike, collection: str | int) -> None:
     """Delete a collection (its cases, notes and tags stay in the library)."""
     with _store(library) as store:
@@ -223,8 +262,15 @@ def export(library: LibraryLike, collection: str | int, out_dir: str | os.PathLi
            include_exemplars: bool = True, burned_in: str = "skip",
            overlay: OverlayRenderer | None = None,
            state: TaskState | None = None) -> TeachingExport:
-    """Export a collection as a de-identified teaching package (call from a worker)."""
+    """Export a collection as a de-identified teaching package (call from a worker).
+
+    Overlays stored with key images (:func:`add_current_case`) are drawn unless another
+    ``overlay`` renderer is given.
+    """
+    from medviewer.services.teaching_images import library_overlay_renderer
+
     with _store(library) as store:
+        overlay = overlay or library_overlay_renderer(store.library.path)
         return export_collection(store, collection, out_dir, options=options, secret=secret,
                                  include_exemplars=include_exemplars, burned_in=burned_in,
                                  overlay=overlay, state=state)
@@ -272,3 +318,9 @@ def quiz_results(library: LibraryLike, session_id: int) -> QuizResult:
     """Return the score of a quiz session."""
     with _store(library) as store:
         return _quiz.results(store, session_id)
+
+
+def learner_scores(library: LibraryLike, collection: str | int) -> list[dict]:
+    """Return each learner's totals (sessions, answered, matched, correct, graded)."""
+    with _store(library) as store:
+        return _quiz.scores_by_trainee(store, collection)

@@ -41,6 +41,7 @@ class ViewerState(EventEmitter):
         self.rotation = 0  # degrees clockwise, multiple of 90
         self.flip_horizontal = False
         self.flip_vertical = False
+        self.loading = False  # True while a new series announces itself (not a scroll)
 
     def set_series(self, series: SeriesRow, instances: list[InstanceRow]) -> None:
         """Show a series from its middle plane, with the default window to come."""
@@ -49,8 +50,12 @@ class ViewerState(EventEmitter):
         self.index = len(self.planes) // 2 if len(self.planes) > 2 else 0
         self.window = None
         self.window_locked = False
-        self.emit("series_changed")
-        self.emit("index_changed", index=self.index)
+        self.loading = True
+        try:
+            self.emit("series_changed")
+            self.emit("index_changed", index=self.index)
+        finally:
+            self.loading = False
 
     @property
     def current(self) -> PlaneRef | None:
@@ -98,3 +103,88 @@ class ViewerState(EventEmitter):
         """Undo rotation, flips and inversion."""
         self.rotation, self.flip_horizontal, self.flip_vertical, self.invert = 0, False, False, False
         self.emit("transform_changed")
+
+
+class ScrollSync:
+    """Keep stacks at the same patient position while one of them scrolls.
+
+    Headless: works on :class:`ViewerState` objects.  The window calls :meth:`follow`
+    when a state's index changed; the guard keeps the followers' own
+    ``index_changed`` events from echoing back.  Where each follower goes is decided
+    by :func:`medviewer.display.position_sync.follow_by_position` (same frame of
+    reference and parallel slices: by position; no positions: by relative position;
+    otherwise it stays), and the decision's sentence is kept in :attr:`reasons`.
+    Loading a series into one viewport never moves the others.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._syncing = False
+        self.reasons: dict[int, str] = {}  # id(follower state) -> why it moved or stayed
+
+    def follow(self, source: ViewerState, others: list[ViewerState],
+               frame_of=lambda state: "") -> None:
+        """Move every other stack of two planes or more to the source's position.
+
+        ``frame_of(state)`` returns a state's Frame of Reference UID ("" when unknown).
+        """
+        from medviewer.display.position_sync import follow_by_position
+
+        if not self.enabled or self._syncing or source.loading or len(source.planes) < 2:
+            return
+        self._syncing = True
+        try:
+            for other in others:
+                if other is source or len(other.planes) < 2:
+                    continue
+                decision = follow_by_position(source.planes, source.index, other.planes,
+                                              frame_of(source), frame_of(other))
+                self.reasons[id(other)] = decision.reason
+                if decision.index is not None:
+                    other.set_index(decision.index)
+        finally:
+            self._syncing = False
+
+    def reason_for(self, state: ViewerState) -> str:
+        """Return why a follower last moved or stayed ("" before any scroll)."""
+        return self.reasons.get(id(state), "")
+
+
+class WindowLink:
+    """Keep the window/level of two viewer states equal (a query and a result beside it).
+
+    One pair at a time: linking another pair unlinks the old one, so a comparison
+    opened earlier never keeps steering a viewport that now shows something else.
+    """
+
+    def __init__(self) -> None:
+        self.pair: tuple[ViewerState, ViewerState] | None = None
+        self._callbacks: list[tuple[ViewerState, object]] = []
+        self._busy = False
+
+    def link(self, first: ViewerState, second: ViewerState) -> None:
+        """Link two states; the second takes the first's window at once."""
+        if self.pair == (first, second):
+            return
+        self.unlink()
+        self.pair = (first, second)
+        for source, target in ((first, second), (second, first)):
+            def on_window(window, target=target):
+                if self._busy:
+                    return
+                self._busy = True
+                try:
+                    target.set_window(window)
+                finally:
+                    self._busy = False
+            source.connect("window_changed", on_window)
+            self._callbacks.append((source, on_window))
+        if first.window is not None:
+            second.set_window(first.window)
+
+    def unlink(self) -> None:
+        """Stop linking."""
+        for source, callback in self._callbacks:
+            source.disconnect("window_changed", callback)
+        self._callbacks.clear()
+        self.pair = None

@@ -33,78 +33,15 @@ from medviewer.stats.results import (
     ReaderResult,
     ReaderStudyReport,
 )
+from medviewer.stats import registry
 from medviewer.stats.suffstats import Layout, query_sums, statistics
 
 DEFAULT_SEED = 0
 
-#: How each statistic treats missing ratings (skipped queries, unfinished readers).
-MISSING_POLICY = {
-    "fleiss_kappa": (
-        "All items with at least two ratings. With unequal numbers of ratings per item, "
-        "Gwet's (2014) form of Fleiss' kappa: observed agreement averaged over items with "
-        "two or more ratings, category shares averaged over items with one or more. It "
-        "equals Fleiss' (1971) kappa when every item has the same number of ratings."
-    ),
-    "gwet_ac1": "As Fleiss' kappa: Gwet's AC1 for many raters with missing ratings (Gwet 2014).",
-    "krippendorff_alpha": (
-        "Every pairable rating: all items with at least two ratings, whoever rated them; "
-        "items with a single rating are not pairable."
-    ),
-    "fleiss_kappa_complete": (
-        "Items every reader rated only (Fleiss 1971 on the complete cases), as a "
-        "sensitivity check on the handling above."
-    ),
-    "consensus": (
-        "Majority of the readers who rated the item (a tie counts as not picked); items "
-        "nobody rated are left out. The number of readers behind each item is in "
-        "raters_per_item."
-    ),
-    "reader": (
-        "Each reader's agreement and kappa with the model use that reader's rated items "
-        "only; kappa against the other readers uses items the reader and at least one "
-        "other reader rated."
-    ),
-    "bootstrap": (
-        "Whole queries are resampled with their missing pattern; replicates in which a "
-        "statistic is undefined are left out of its interval and counted."
-    ),
-}
-
-_METHODS = {
-    "fleiss_kappa": "Fleiss' kappa across readers, categories {0,1}. " + MISSING_POLICY[
-        "fleiss_kappa"
-    ],
-    "gwet_ac1": "Gwet's AC1 across readers (Gwet 2008). " + MISSING_POLICY["gwet_ac1"],
-    "krippendorff_alpha": "Krippendorff's alpha across readers, nominal. "
-    + MISSING_POLICY["krippendorff_alpha"],
-    "fleiss_kappa_complete": "Fleiss' kappa across readers. "
-    + MISSING_POLICY["fleiss_kappa_complete"],
-    "cohen_kappa_consensus_model": "Cohen's kappa, reader consensus vs model. "
-    + MISSING_POLICY["consensus"],
-    "percent_agreement_consensus_model": "Share of items where consensus and model agree. "
-    + MISSING_POLICY["consensus"],
-    "gwet_ac1_consensus_model": "Gwet's AC1 for two raters, consensus vs model. "
-    + MISSING_POLICY["consensus"],
-    "krippendorff_alpha_consensus_model": "Krippendorff's alpha, consensus vs model. "
-    + MISSING_POLICY["consensus"],
-    "reader_agreement": "Share of the reader's rated items where reader and model agree.",
-    "reader_cohen_kappa_model": "Cohen's kappa, reader vs model, on the reader's rated items.",
-    "reader_kappa_vs_others": (
-        "Cohen's kappa, reader vs the majority of the other readers who rated the item "
-        "(tie = not picked), on items the reader and another reader rated."
-    ),
-}
-# Column of the per-query matrix that counts the items each statistic uses.
-_ITEM_COUNT = {
-    "fleiss_kappa": "n_pairable",
-    "gwet_ac1": "n_pairable",
-    "krippendorff_alpha": "n_pairable",
-    "fleiss_kappa_complete": "c_n",
-    "cohen_kappa_consensus_model": "n_rated",
-    "percent_agreement_consensus_model": "n_rated",
-    "gwet_ac1_consensus_model": "n_rated",
-    "krippendorff_alpha_consensus_model": "n_rated",
-}
+#: How each statistic treats missing ratings (in :mod:`medviewer.stats.registry`).
+MISSING_POLICY = registry.MISSING_POLICY
+_METHODS = registry.METHODS
+_ITEM_COUNT = registry.ITEM_COUNT
 
 
 def analyse_reader_study(
@@ -320,15 +257,7 @@ def _missing_ratings(table: PicksTable, coverage: dict[str, np.ndarray]) -> Miss
             "items only. This assumes ratings are missing independently of what the reader "
             "would have picked; intervals resample whole queries with their missing pattern."
         )
-    policy = {
-        "fleiss_kappa": MISSING_POLICY["fleiss_kappa"],
-        "gwet_ac1": MISSING_POLICY["gwet_ac1"],
-        "krippendorff_alpha": MISSING_POLICY["krippendorff_alpha"],
-        "fleiss_kappa_complete": MISSING_POLICY["fleiss_kappa_complete"],
-        "consensus_vs_model": MISSING_POLICY["consensus"],
-        "per_reader": MISSING_POLICY["reader"],
-        "bootstrap": MISSING_POLICY["bootstrap"],
-    }
+    policy = {key: MISSING_POLICY[source] for key, _heading, source in registry.POLICY_SECTIONS}
     return MissingRatings(
         ratings_expected=expected,
         ratings_present=present,

@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 
 from medviewer import __version__
+from medviewer.stats.registry import GROUP_TABLE, POLICY_SECTIONS
 from medviewer.stats.results import (
     COEFFICIENT_NAMES,
     SCHEMA,
@@ -65,15 +66,7 @@ _DEFINITIONS = (
 )
 
 
-_POLICY_LABELS = {
-    "fleiss_kappa": "Fleiss' kappa",
-    "gwet_ac1": "Gwet's AC1",
-    "krippendorff_alpha": "Krippendorff's alpha",
-    "fleiss_kappa_complete": "Fleiss' kappa, complete items",
-    "consensus_vs_model": "Consensus vs model",
-    "per_reader": "Per reader",
-    "bootstrap": "Intervals",
-}
+_POLICY_LABELS = {key: heading for key, heading, _source in POLICY_SECTIONS}
 
 
 def render_html(report: ReaderStudyReport, *, title: str = "Reader study: agreement") -> str:
@@ -236,8 +229,7 @@ def _breakdowns(groups: tuple[GroupBreakdown, ...]) -> list[str]:
             for g in members
         )
         rows = [f"<table><tr><th>Statistic</th>{head}</tr>", f"<tr><td>Size</td>{sizes}</tr>"]
-        for name in ("fleiss_kappa", "cohen_kappa_consensus_model",
-                     "percent_agreement_consensus_model", "gwet_ac1", "krippendorff_alpha"):
+        for name in GROUP_TABLE:
             cells = "".join(f"<td>{_with_ci(g.report.coefficients[name])}</td>" for g in members)
             rows.append(f"<tr><td>{escape(COEFFICIENT_NAMES[name])}</td>{cells}</tr>")
         rows.append("</table>")

@@ -11,19 +11,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from medviewer.stats import registry
+
 SCHEMA = "medviewer.reader-study-stats/1"
 
-#: Headline coefficients, in report order, with their display names.
-COEFFICIENT_NAMES: Mapping[str, str] = {
-    "fleiss_kappa": "Fleiss' kappa (inter-reader)",
-    "gwet_ac1": "Gwet's AC1 (inter-reader)",
-    "krippendorff_alpha": "Krippendorff's alpha (inter-reader)",
-    "fleiss_kappa_complete": "Fleiss' kappa, items every reader rated",
-    "cohen_kappa_consensus_model": "Cohen's kappa, consensus vs model",
-    "percent_agreement_consensus_model": "Percent agreement, consensus vs model",
-    "gwet_ac1_consensus_model": "Gwet's AC1, consensus vs model",
-    "krippendorff_alpha_consensus_model": "Krippendorff's alpha, consensus vs model",
-}
+#: Headline coefficients, in report order, with their display names (the registry's).
+COEFFICIENT_NAMES = registry.COEFFICIENT_NAMES
 
 
 def _number(value: float | None) -> float | None:

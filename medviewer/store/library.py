@@ -92,6 +92,9 @@ class InstanceRow:
     transfer_syntax: str
     pixel_spacing: tuple[float, float] | None
     slice_index: int | None
+    # (0020,0032) and (0020,0037) as imported: for position-based scroll sync.
+    image_position: tuple[float, float, float] | None = None
+    image_orientation: tuple[float, ...] | None = None
 
     @property
     def ref(self) -> FileRef:
@@ -111,6 +114,29 @@ class CaseRow:
     modality: str
     mask_path: str
     labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StudyHeader:
+    """What the viewer's corner text says about a study and its patient."""
+
+    study_date: str
+    description: str
+    accession: str
+    patient_name: str
+    patient_id: str
+    birth_date: str
+    sex: str
+
+
+def _json_tuple(text: str | None) -> tuple | None:
+    """Return a stored JSON list of numbers as a tuple (``None`` when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        return tuple(float(v) for v in json.loads(text))
+    except (ValueError, TypeError):
+        return None
 
 
 class Library:
@@ -163,6 +189,17 @@ class Library:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def durable_transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run one write transaction with ``synchronous=FULL`` (user answers, marks, notes)."""
+        previous = self.conn.execute("PRAGMA synchronous").fetchone()[0]
+        self.conn.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as conn:
+                yield conn
+        finally:
+            self.conn.execute(f"PRAGMA synchronous={int(previous)}")
+
     @property
     def schema_version(self) -> int:
         """Return the schema version of the file."""
@@ -173,6 +210,11 @@ class Library:
         """Return ``{location: (size, mtime)}`` of every instance, for incremental import."""
         rows = self.conn.execute("SELECT location, size, mtime FROM instances")
         return {r["location"]: (r["size"], r["mtime"]) for r in rows}
+
+    def content_hashes(self) -> dict[str, str]:
+        """Return ``{location: content hash}`` of every instance ("" where none was taken)."""
+        rows = self.conn.execute("SELECT location, content_hash FROM instances")
+        return {r["location"]: r["content_hash"] for r in rows}
 
     def upsert_instance(self, header: InstanceHeader, patient_key: str | None = None,
                         patient_id: str | None = None) -> tuple[int, int]:
@@ -232,6 +274,8 @@ class Library:
             values)
         instance = conn.execute("SELECT id FROM instances WHERE location = ?",
                                 (header.ref.display,)).fetchone()[0]
+        conn.execute("UPDATE instances SET content_hash = ? WHERE id = ?",
+                     (header.content_hash, instance))
         return instance, series
 
     def set_series_geometry(self, series_id: int, geometry: SeriesGeometry,
@@ -326,8 +370,12 @@ class Library:
                     "OR se.modality LIKE ? OR se.body_part LIKE ?) OR p.id IN ("
                     "SELECT st.patient_ref FROM labels l JOIN cases c ON c.id = l.case_ref "
                     "JOIN instances i ON i.id = c.instance_ref JOIN series se ON se.id = "
-                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?)")
-            params = (like,) * 8
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE l.name LIKE ?) "
+                    # The file name (after the last "/"), for PNG/JPEG radiographs above all.
+                    "OR p.id IN (SELECT st.patient_ref FROM instances i JOIN series se ON se.id = "
+                    "i.series_ref JOIN studies st ON st.id = se.study_ref WHERE replace(i.location, "
+                    "rtrim(i.location, replace(i.location, '/', '')), '') LIKE ?)")
+            params = (like,) * 9
         sql += " ORDER BY p.patient_id, p.name, p.id"
         return [PatientRow(r[0], r[1], r[2], r[3], r[4], r[5])
                 for r in self.conn.execute(sql, params)]
@@ -365,13 +413,15 @@ class Library:
         """Return the instances of a series in spatial order."""
         rows = self.conn.execute(
             "SELECT id, series_ref, location, path, member, kind, sop_uid, instance_number, rows, "
-            "columns, frames, photometric, transfer_syntax, spacing_row, spacing_col, slice_index "
-            "FROM instances WHERE series_ref = ? "
+            "columns, frames, photometric, transfer_syntax, spacing_row, spacing_col, slice_index, "
+            "position, orientation FROM instances WHERE series_ref = ? "
             "ORDER BY COALESCE(slice_index, 1e9), instance_number, location", (series_ref,))
         out = []
         for r in rows:
             spacing = (r[13], r[14]) if r[13] is not None else None
-            out.append(InstanceRow(*r[:13], pixel_spacing=spacing, slice_index=r[15]))
+            out.append(InstanceRow(*r[:13], pixel_spacing=spacing, slice_index=r[15],
+                                   image_position=_json_tuple(r[16]),
+                                   image_orientation=_json_tuple(r[17])))
         return out
 
     def instance_by_location(self, location: str) -> InstanceRow | None:
@@ -411,6 +461,174 @@ class Library:
             "instances i ON i.id = c.instance_ref WHERE i.series_ref = ? AND l.source != 'model' "
             "ORDER BY l.name", (series_ref,))
         return [r[0] for r in rows]
+
+    def case_at(self, instance_id: int, frame: int = 0) -> int | None:
+        """Return the case of one plane (instance, frame), or None when it is not a case."""
+        row = self.conn.execute("SELECT id FROM cases WHERE instance_ref = ? AND frame = ?",
+                                (instance_id, frame)).fetchone()
+        return None if row is None else int(row[0])
+
+    def case_map(self, series_ref: int) -> dict[tuple[int, int], int]:
+        """Return ``{(instance id, frame): case id}`` of every case of a series."""
+        rows = self.conn.execute(
+            "SELECT c.instance_ref, c.frame, c.id FROM cases c JOIN instances i ON "
+            "i.id = c.instance_ref WHERE i.series_ref = ?", (series_ref,))
+        return {(int(i), int(f)): int(c) for i, f, c in rows}
+
+    def case_plane(self, case_id: int) -> tuple[int, int, int] | None:
+        """Return ``(series id, instance id, frame)`` of a case, or None if it is gone."""
+        row = self.conn.execute(
+            "SELECT i.series_ref, i.id, c.frame FROM cases c JOIN instances i ON "
+            "i.id = c.instance_ref WHERE c.id = ?", (case_id,)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+    def instance_cases(self, instance_id: int) -> list[tuple[int, int, str]]:
+        """Return ``(case id, frame, mask path)`` of the cases of one instance."""
+        rows = self.conn.execute("SELECT id, frame, mask_path FROM cases WHERE instance_ref = ? "
+                                 "ORDER BY frame", (instance_id,))
+        return [(int(c), int(f), m or "") for c, f, m in rows]
+
+    def study_header(self, study_id: int) -> StudyHeader | None:
+        """Return the study's date, description and accession with its patient's details."""
+        row = self.conn.execute(
+            "SELECT st.study_date, st.description, st.accession, p.name, p.patient_id, "
+            "p.birth_date, p.sex FROM studies st JOIN patients p ON p.id = st.patient_ref "
+            "WHERE st.id = ?", (study_id,)).fetchone()
+        return None if row is None else StudyHeader(*(r or "" for r in row))
+
+    def first_series_of_study(self, study_uid: str) -> int | None:
+        """Return the first series (by id) of a study given its Study Instance UID."""
+        row = self.conn.execute(
+            "SELECT se.id FROM series se JOIN studies st ON st.id = se.study_ref "
+            "WHERE st.study_uid = ? ORDER BY se.id LIMIT 1", (study_uid,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def label_names(self, *, include_model: bool = False) -> list[str]:
+        """Return the distinct label names of the library (dataset/user ones unless asked)."""
+        sql = "SELECT DISTINCT name FROM labels" + ("" if include_model else
+                                                    " WHERE source != 'model'") + " ORDER BY name"
+        return [r[0] for r in self.conn.execute(sql)]
+
+    def modalities(self) -> list[str]:
+        """Return the distinct modalities of the library's series."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT modality FROM series WHERE modality != '' ORDER BY modality")
+        return [r[0] for r in rows]
+
+    def most_labelled_case(self, modalities: tuple[str, ...], *, source: str = "dataset",
+                           ignore: tuple[str, ...] = ("No Finding",)) -> int | None:
+        """Return the case of these modalities with the most labels of ``source`` (ties: lowest id)."""
+        marks = ",".join("?" * len(modalities))
+        skip = ",".join("?" * len(ignore)) or "''"
+        row = self.conn.execute(
+            "SELECT c.id FROM cases c JOIN instances i ON i.id = c.instance_ref "
+            "JOIN series s ON s.id = i.series_ref "
+            f"LEFT JOIN labels l ON l.case_ref = c.id AND l.source = ? AND l.name NOT IN ({skip}) "
+            f"WHERE s.modality IN ({marks}) GROUP BY c.id "
+            "ORDER BY COUNT(l.name) DESC, c.id LIMIT 1",
+            (source, *ignore, *modalities)).fetchone()
+        return None if row is None else int(row[0])
+
+    def case_location(self, case_id: int) -> tuple[str, int] | None:
+        """Return ``(display location, frame)`` of a case, or None if it is gone."""
+        row = self.conn.execute("SELECT i.location, c.frame FROM cases c JOIN instances i ON "
+                                "i.id = c.instance_ref WHERE c.id = ?", (case_id,)).fetchone()
+        return None if row is None else (row[0], int(row[1]))
+
+    def case_locations(self) -> list[tuple[int, str]]:
+        """Return ``(case id, display location)`` of every case."""
+        return [(int(c), loc) for c, loc in self.conn.execute(
+            "SELECT c.id, i.location FROM cases c JOIN instances i ON i.id = c.instance_ref")]
+
+    def study_sop_uids(self, study_uid: str) -> set[str]:
+        """Return the SOP Instance UIDs the library holds for a study."""
+        rows = self.conn.execute(
+            "SELECT i.sop_uid FROM instances i JOIN series se ON se.id = i.series_ref JOIN "
+            "studies st ON st.id = se.study_ref WHERE st.study_uid = ?", (study_uid,))
+        return {r[0] for r in rows}
+
+    def dicom_copies(self) -> dict[tuple[str, str, int], str]:
+        """Return ``{(SOP Instance UID, transfer syntax, size): location}`` of DICOM instances."""
+        return {(r[0], r[1], r[2]): r[3] for r in self.conn.execute(
+            "SELECT sop_uid, transfer_syntax, size, location FROM instances WHERE kind = 'dicom'")}
+
+    def unsorted_series(self) -> set[int]:
+        """Return the series with instances not yet in spatial order (an interrupted import)."""
+        return {int(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT series_ref FROM instances WHERE slice_index IS NULL")}
+
+    def slice_rows(self, series_ref: int) -> list[tuple]:
+        """Return ``(id, position, orientation, instance number, rows, columns, frames,
+        location)`` of a series' instances, as the geometry sort reads them."""
+        return self.conn.execute(
+            "SELECT id, position, orientation, instance_number, rows, columns, frames, "
+            "location FROM instances WHERE series_ref = ?", (series_ref,)).fetchall()
+
+    def count_cases_of(self, instance_ids: list[int]) -> int:
+        """Return how many cases these instances have."""
+        if not instance_ids:
+            return 0
+        marks = ",".join("?" * len(instance_ids))
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM cases WHERE instance_ref IN ({marks})",
+                                     list(instance_ids)).fetchone()[0])
+
+    def parent_counts(self, series_ids: list[int]) -> tuple[int, int]:
+        """Return ``(studies, patients)`` the given series belong to."""
+        if not series_ids:
+            return 0, 0
+        marks = ",".join("?" * len(series_ids))
+        studies = self.conn.execute(
+            f"SELECT COUNT(DISTINCT study_ref) FROM series WHERE id IN ({marks})",
+            list(series_ids)).fetchone()[0]
+        patients = self.conn.execute(
+            "SELECT COUNT(DISTINCT st.patient_ref) FROM series se JOIN studies st ON "
+            f"st.id = se.study_ref WHERE se.id IN ({marks})", list(series_ids)).fetchone()[0]
+        return int(studies), int(patients)
+
+    def export_instances(self, *, series_ids: list[int] | None = None,
+                         study_ids: list[int] | None = None) -> list:
+        """Return the instances of some series, some studies, or (neither) the whole library.
+
+        Rows have ``path, member, size, mtime, series_ref, study_ref, patient_ref``, in
+        patient, study, series and spatial order.
+        """
+        if series_ids is not None:
+            where, ids = "i.series_ref IN ({})", list(series_ids)
+        elif study_ids is not None:
+            where, ids = "se.study_ref IN ({})", list(study_ids)
+        else:
+            where, ids = "1", []
+        sql = ("SELECT i.path, i.member, i.size, i.mtime, i.series_ref, se.study_ref, "
+               "st.patient_ref FROM instances i JOIN series se ON se.id = i.series_ref "
+               "JOIN studies st ON st.id = se.study_ref WHERE "
+               + where.format(", ".join("?" * len(ids))) +
+               " ORDER BY st.patient_ref, se.study_ref, se.series_number, i.series_ref, "
+               "COALESCE(i.slice_index, 1e9), i.instance_number, i.location")
+        return self.conn.execute(sql, ids).fetchall()
+
+    def source_files(self) -> list[str]:
+        """Return the distinct files the instances are read from."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT path FROM instances")]
+
+    def import_inputs(self) -> list[list[str]]:
+        """Return the inputs (files and folders) of every import run."""
+        return [json.loads(r[0]) for r in self.conn.execute("SELECT inputs FROM import_runs")]
+
+    def catalog_rows(self) -> list[tuple]:
+        """Return every case with its file, patient, study, series and labels, by case id.
+
+        Columns: case id, location, path, member, frame, size, mtime, patient ID, patient
+        row id, Study Instance UID, study date, modality, body part, ``|``-joined
+        dataset/user label names, the content hash taken at import.
+        """
+        return self.conn.execute(
+            "SELECT c.id, i.location, i.path, i.member, c.frame, i.size, i.mtime, p.patient_id, "
+            "p.id, st.study_uid, st.study_date, se.modality, se.body_part, "
+            "(SELECT GROUP_CONCAT(name, '|') FROM (SELECT DISTINCT name FROM labels l "
+            " WHERE l.case_ref = c.id AND l.source != 'model' ORDER BY name)), i.content_hash "
+            "FROM cases c JOIN instances i ON i.id = c.instance_ref "
+            "JOIN series se ON se.id = i.series_ref JOIN studies st ON st.id = se.study_ref "
+            "JOIN patients p ON p.id = st.patient_ref ORDER BY c.id").fetchall()
 
     def last_import_skips(self) -> list[tuple[str, str, str]]:
         """Return (location, reason, detail) of the files the latest import skipped."""

@@ -19,9 +19,14 @@ import numpy as np
 
 from medviewer.errors import MedViewerError
 from medviewer.store.library import CaseRow, Library
+from medviewer.study import store
 
 # (case id) -> ([(case id, distance)] nearest first, [(case id, distance)] farthest first)
 NeighbourFn = Callable[[int], tuple[list[tuple[int, float]], list[tuple[int, float]]]]
+# (case) -> "" when the model applies to the case, else the reason it does not (e.g. "modality
+# CT is outside the model's domain (DX, CR)").  The applicability check of the model's bundle
+# plugs in here; without one only the library's own rules apply.
+DomainCheck = Callable[[CaseRow], str]
 STRATIFY = ("none", "label", "modality")
 
 
@@ -80,19 +85,27 @@ def select_queries(cases: Sequence[CaseRow], count: int, seed: int, stratify: st
 
 def create_study(library: Library, name: str, queries: Sequence[CaseRow], neighbours: NeighbourFn,
                  *, seed: int, bundle_sha256: str, index_version: str, k: int = 5,
-                 design: dict | None = None) -> StudySummary:
+                 design: dict | None = None,
+                 domain_check: DomainCheck | None = None) -> StudySummary:
     """Freeze a study's queries and candidates in the library; return its summary.
+
+    Parameters
+    ----------
+    domain_check : callable, optional
+        ``case -> reason`` ("" when the model applies); every query and candidate must pass.
 
     Raises
     ------
     StudyDesignError
-        When a name is taken, or a query lacks ``k`` distinct eligible candidates on
-        either side (a candidate that is the query, from its patient, or both near and far).
+        When a name is taken, a query lacks ``k`` distinct eligible candidates on either
+        side (a candidate that is the query, another image of its patient, or both near
+        and far), or a query or candidate is outside the model's domain.
     """
-    if library.conn.execute("SELECT 1 FROM reader_studies WHERE name = ?", (name,)).fetchone():
+    if store.name_taken(library.conn, name):
         raise StudyDesignError(f"a reader study named {name!r} exists already",
                                hint="choose another name")
-    patients = {c.id: c.patient_id for c in library.cases()}
+    all_cases = {c.id: c for c in library.cases()}
+    patients = {c.id: c.patient_id for c in all_cases.values()}
     planned = []
     for query in queries:
         near, far = neighbours(query.id)
@@ -105,8 +118,16 @@ def create_study(library: Library, name: str, queries: Sequence[CaseRow], neighb
             problems.append("a case is both near and far")
         if query.id in ids:
             problems.append("the query is its own candidate")
-        if any(patients.get(c) == query.patient_id and query.patient_id for c in ids):
-            problems.append("a candidate is from the query's patient")
+        same = [c for c in ids if query.patient_id and patients.get(c) == query.patient_id]
+        if same:
+            problems.append(f"{len(same)} candidate(s) are other images of the query's patient")
+        if domain_check is not None:
+            for role, case in [("query", query)] + [("candidate", all_cases[c]) for c in ids
+                                                    if c in all_cases]:
+                reason = domain_check(case)
+                if reason:
+                    problems.append(f"{role} case {case.id} is outside the model's domain: "
+                                    f"{reason}")
         if problems:
             raise StudyDesignError(f"query case {query.id}: " + "; ".join(problems),
                                    hint="use a larger library or fewer filters")
@@ -114,28 +135,22 @@ def create_study(library: Library, name: str, queries: Sequence[CaseRow], neighb
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     uid = uuid.uuid4().hex
     with library.transaction():
-        study_id = library.conn.execute(
-            "INSERT INTO reader_studies (name, uid, created_at, bundle_sha256, index_version, seed, "
-            "k, picks_required, design) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, uid, now, bundle_sha256, index_version, seed, k, k,
-             json.dumps(design or {}))).lastrowid
+        study_id = store.insert_study(
+            library.conn, name=name, uid=uid, created_at=now, bundle_sha256=bundle_sha256,
+            index_version=index_version, seed=seed, k=k, picks_required=k,
+            design=json.dumps(design or {}))
         for position, (query, near, far) in enumerate(planned):
-            query_id = library.conn.execute(
-                "INSERT INTO study_queries (study_ref, position, case_ref, modality, label_group) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (study_id, position, query.id, query.modality, label_group(query))).lastrowid
+            query_id = store.insert_query(library.conn, study_id, position, query.id,
+                                          query.modality, label_group(query))
             rows = [(query_id, c, 1, r, float(d)) for r, (c, d) in enumerate(near, start=1)]
             rows += [(query_id, c, 0, r, float(d)) for r, (c, d) in enumerate(far, start=1)]
-            library.conn.executemany(
-                "INSERT INTO study_candidates (query_ref, case_ref, model_closest, rank, distance) "
-                "VALUES (?, ?, ?, ?, ?)", rows)
+            store.insert_candidates(library.conn, rows)
     return StudySummary(int(study_id), name, uid, len(planned))
 
 
 def find_study(conn, name_or_id: str | int) -> int:
     """Return a study's id from its name or id."""
-    row = conn.execute("SELECT id FROM reader_studies WHERE name = ? OR CAST(id AS TEXT) = ?",
-                       (str(name_or_id), str(name_or_id))).fetchone()
-    if row is None:
+    study_id = store.study_named(conn, name_or_id)
+    if study_id is None:
         raise StudyDesignError(f"no reader study named {name_or_id!r}")
-    return int(row[0])
+    return study_id

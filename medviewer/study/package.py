@@ -106,10 +106,13 @@ def read_manifest(package: str | Path) -> dict:
     """Return a package's manifest, checking its format."""
     path = Path(package) / "package.json"
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PackageError("not a reading package (package.json missing or damaged)",
                            path=package) from exc
+    if not isinstance(manifest, dict):
+        raise PackageError("not a reading package (package.json is not an object)",
+                           path=package)
     if manifest.get("format") != PACKAGE_FORMAT:
         raise PackageError(f"package format {manifest.get('format')} is not supported", path=package)
     return manifest
@@ -130,29 +133,121 @@ def import_results(library_path: str | Path, package: str | Path,
                    prefer: str = "local") -> MergeReport:
     """Merge a reader's package results into the library's study.
 
-    Identical answers already present count as duplicates; different answers
-    are conflicts, kept as they are at home unless ``prefer="package"``.
-    Everything imported is also written to the audit trail.
+    Every response row of the package is checked against the home study first (its
+    query is one of the study's, its status known, its picks candidates of that query,
+    as many as the status allows); one bad row refuses the whole package and nothing of
+    it is stored.  Identical answers already present count as duplicates; a different
+    home answer, finished or still in progress, is a conflict and stays as it is at
+    home unless ``prefer="package"``.  Everything imported is written to the audit trail.
+
+    Raises
+    ------
+    PackageError
+        The package is missing, damaged, of another study, or holds invalid answers.
     """
     manifest = read_manifest(package)
-    reader = manifest["reader"]
+    reader = manifest.get("reader")
+    if not isinstance(reader, str) or not reader.strip() or not isinstance(
+            manifest.get("study_uid"), str):
+        raise PackageError("package.json names no reader or study", path=package,
+                           hint="export the package again")
+    remote_reader, responses = _read_package_rows(Path(package), reader, manifest["study_uid"])
     home = open_study_db(library_path)
-    row = home.execute("SELECT id FROM reader_studies WHERE uid = ?",
+    try:
+        return _merge(home, Path(package), manifest, remote_reader, responses, prefer)
+    finally:
+        home.close()
+
+
+def _read_package_rows(package: Path, reader: str, study_uid: str):
+    """Return the reader row and response rows of a package, opened read-only."""
+    db = package / "package.sqlite"
+    if not db.is_file():
+        raise PackageError("package.sqlite is missing", path=package,
+                           hint="copy the whole package folder back")
+    try:
+        # Read-only: a damaged package is never modified (or created) by importing it.
+        remote = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            uid = remote.execute("SELECT uid FROM reader_studies").fetchall()
+            if [tuple(u) for u in uid] != [(study_uid,)]:
+                raise PackageError("package.sqlite holds another study than package.json names",
+                                   path=package, hint="export the package again")
+            remote_reader = remote.execute("SELECT id, seed, created_at FROM study_readers "
+                                           "WHERE name = ?", (reader,)).fetchone()
+            responses = [] if remote_reader is None else remote.execute(
+                "SELECT query_ref, status, picked, skip_reason, seconds, updated_at FROM "
+                "study_responses WHERE reader_ref = ?", (remote_reader[0],)).fetchall()
+        finally:
+            remote.close()
+    except sqlite3.DatabaseError as exc:
+        raise PackageError(f"package.sqlite is damaged or not a reading package ({exc})",
+                           path=package, hint="copy the package again from the reader") from exc
+    return remote_reader, responses
+
+
+def _row_problems(rows, queries: dict[int, set[int]], picks_required: int) -> list[str]:
+    """Return what is wrong with the package's response rows (empty: all valid)."""
+    problems = []
+    seen = set()
+    for query_id, status, picked, reason, seconds, _updated in rows:
+        where = f"the answer to query {query_id}"
+        if not isinstance(query_id, int) or query_id not in queries:
+            problems.append(f"{where}: query {query_id} is not part of this study")
+            continue
+        if query_id in seen:
+            problems.append(f"{where}: answered twice")
+        seen.add(query_id)
+        if status not in ("in_progress", "answered", "skipped"):
+            problems.append(f"{where}: unknown status {status!r}")
+            continue
+        try:
+            picks = json.loads(picked)
+        except (TypeError, ValueError):
+            picks = None
+        if not isinstance(picks, list) or not all(
+                isinstance(p, int) and not isinstance(p, bool) for p in picks):
+            problems.append(f"{where}: the picks are not a list of candidate ids")
+            continue
+        strangers = sorted(set(picks) - queries[query_id])
+        if strangers:
+            problems.append(f"{where}: {strangers[0]} is not a candidate of that query")
+        if len(set(picks)) != len(picks):
+            problems.append(f"{where}: a candidate is picked twice")
+        if status == "answered" and len(picks) != picks_required:
+            problems.append(f"{where}: answered with {len(picks)} picks, not {picks_required}")
+        elif len(picks) > picks_required:
+            problems.append(f"{where}: {len(picks)} picks, more than {picks_required}")
+        if status == "skipped" and not (isinstance(reason, str) and reason.strip()):
+            problems.append(f"{where}: skipped without a reason")
+        if not isinstance(seconds, (int, float)) or not np.isfinite(seconds) or seconds < 0:
+            problems.append(f"{where}: the time spent is not a number of seconds")
+    return problems
+
+
+def _merge(home, package: Path, manifest: dict, remote_reader, responses,
+           prefer: str) -> MergeReport:
+    reader = manifest["reader"]
+    row = home.execute("SELECT id, picks_required FROM reader_studies WHERE uid = ?",
                        (manifest["study_uid"],)).fetchone()
     if row is None:
         raise PackageError("this package belongs to a study that is not in this library",
-                           path=package, hint=f"study {manifest['study_name']!r}")
-    study_id = int(row[0])
-    remote = sqlite3.connect(str(Path(package) / "package.sqlite"))
-    remote_reader = remote.execute("SELECT id, seed, created_at FROM study_readers WHERE name = ?",
-                                   (reader,)).fetchone()
+                           path=package, hint=f"study {manifest.get('study_name')!r}")
+    study_id, picks_required = int(row[0]), int(row[1])
+    queries: dict[int, set[int]] = {}
+    for query_id, candidate in home.execute(
+            "SELECT q.id, c.id FROM study_queries q JOIN study_candidates c ON "
+            "c.query_ref = q.id WHERE q.study_ref = ?", (study_id,)):
+        queries.setdefault(int(query_id), set()).add(int(candidate))
+    problems = _row_problems(responses, queries, picks_required)
+    if problems:
+        more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
+        raise PackageError("the package holds invalid answers, so nothing of it was imported: "
+                           + "; ".join(problems[:3]) + more, path=package,
+                           hint="ask the reader for the package as their program wrote it")
     report = MergeReport(reader=reader)
     if remote_reader is None:
         return report
-    responses = remote.execute("SELECT query_ref, status, picked, skip_reason, seconds, updated_at "
-                               "FROM study_responses WHERE reader_ref = ?",
-                               (remote_reader[0],)).fetchall()
-    remote.close()
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
     home.execute("BEGIN IMMEDIATE")
     try:
@@ -172,7 +267,9 @@ def import_results(library_path: str | Path, package: str | Path,
                     status, json.loads(picked), reason):
                 report.duplicates += 1
                 continue
-            if mine is not None and mine[0] != "in_progress" and prefer != "package":
+            # Home work counts, finished or not; only an untouched home row gives way.
+            untouched = mine is not None and mine[0] == "in_progress" and not json.loads(mine[1])
+            if mine is not None and not untouched and prefer != "package":
                 report.conflicts.append({"query": query_id, "home": {"status": mine[0],
                                          "picked": json.loads(mine[1])},
                                          "package": {"status": status, "picked": json.loads(picked)}})
@@ -185,7 +282,7 @@ def import_results(library_path: str | Path, package: str | Path,
                 (local_id, query_id, status, picked, reason, seconds, updated))
             home.execute("INSERT INTO study_audit (reader_ref, query_ref, at, action, before, after) "
                          "VALUES (?, ?, ?, ?, ?, ?)",
-                         (local_id, query_id, now, f"import from package {Path(package).name}",
+                         (local_id, query_id, now, f"import from package {package.name}",
                           json.dumps(None if mine is None else {"status": mine[0],
                                                                 "picked": json.loads(mine[1])}),
                           json.dumps({"status": status, "picked": json.loads(picked)})))
@@ -194,9 +291,6 @@ def import_results(library_path: str | Path, package: str | Path,
     except BaseException:
         home.execute("ROLLBACK")
         raise
-    finally:
-        pass
-    home.close()
     return report
 
 

@@ -13,6 +13,8 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,14 +95,15 @@ class ReadingSession:
         found = conn.execute("SELECT id, seed FROM study_readers WHERE study_ref = ? AND name = ?",
                              (study_id, self.reader)).fetchone()
         if found is None:
-            seed = reader_seed(study_seed, self.reader)
-            conn.execute("BEGIN IMMEDIATE")
-            cur = conn.execute("INSERT INTO study_readers (study_ref, name, seed, created_at) "
-                               "VALUES (?, ?, ?, ?)", (study_id, self.reader, seed, _now()))
-            conn.execute("COMMIT")
-            self.reader_id, self.seed = int(cur.lastrowid), seed
-        else:
-            self.reader_id, self.seed = int(found[0]), int(found[1])
+            # Another process may register the same reader at the same moment: insert if
+            # still absent inside one write transaction, then read back whichever row won.
+            with self._write_transaction():
+                conn.execute("INSERT OR IGNORE INTO study_readers (study_ref, name, seed, "
+                             "created_at) VALUES (?, ?, ?, ?)",
+                             (study_id, self.reader, reader_seed(study_seed, self.reader), _now()))
+            found = conn.execute("SELECT id, seed FROM study_readers WHERE study_ref = ? AND "
+                                 "name = ?", (study_id, self.reader)).fetchone()
+        self.reader_id, self.seed = int(found[0]), int(found[1])
         self.queries = self._ordered_queries()
         self._started: dict[int, float] = {}
 
@@ -149,50 +152,58 @@ class ReadingSession:
         """Note when the query appeared on screen (time per query is recorded)."""
         self._started.setdefault(query_id, time.monotonic())
 
-    def _elapsed(self, query_id: int) -> float:
+    def _elapsed(self, query_id: int, previous: Response | None) -> float:
         started = self._started.pop(query_id, None)
-        previous = self.response(query_id)
         spent = 0.0 if started is None else time.monotonic() - started
         return (previous.seconds if previous else 0.0) + spent
 
     # -- durable changes ----------------------------------------------------------------------
+    # Each change reads the stored response, decides and writes inside one BEGIN IMMEDIATE
+    # transaction, so the same reader open in two processes never computes a change from a
+    # state the other process has since replaced (a lost pick).
     def toggle_pick(self, query_id: int, candidate_id: int) -> frozenset[int]:
         """Pick or unpick a candidate; return the picked set once it is on disk."""
         view = self._view(query_id)
         if candidate_id not in {c for c, _ in view.candidates}:
             raise ReadingError(f"candidate {candidate_id} is not part of query {query_id}")
-        current = self.response(query_id)
-        picked = set(current.picked) if current else set()
-        if candidate_id in picked:
-            picked.remove(candidate_id)
-        elif len(picked) >= self.picks_required:
-            raise ReadingError(f"{self.picks_required} cases are picked already",
-                               hint="unpick one first")
-        else:
-            picked.add(candidate_id)
-        status = current.status if current and current.status == "answered" else "in_progress"
-        if status == "answered" and len(picked) != self.picks_required:
-            status = "in_progress"
-        self._write(query_id, status, picked, "", current.seconds if current else 0.0,
-                    "unpick" if candidate_id not in picked else "pick")
+        with self._write_transaction():
+            current = self.response(query_id)
+            picked = set(current.picked) if current else set()
+            if candidate_id in picked:
+                picked.remove(candidate_id)
+            elif len(picked) >= self.picks_required:
+                raise ReadingError(f"{self.picks_required} cases are picked already",
+                                   hint="unpick one first")
+            else:
+                picked.add(candidate_id)
+            status = current.status if current and current.status == "answered" else "in_progress"
+            if status == "answered" and len(picked) != self.picks_required:
+                status = "in_progress"
+            self._write(query_id, current, status, picked, "",
+                        current.seconds if current else 0.0,
+                        "unpick" if candidate_id not in picked else "pick")
         return frozenset(picked)
 
     def finish(self, query_id: int) -> None:
         """Mark a query answered; needs exactly ``picks_required`` picks."""
-        current = self.response(query_id)
-        picked = set(current.picked) if current else set()
-        if len(picked) != self.picks_required:
-            raise ReadingError(f"pick exactly {self.picks_required} cases to go on "
-                               f"({len(picked)} picked)")
-        self._write(query_id, "answered", picked, "", self._elapsed(query_id), "answer")
+        with self._write_transaction():
+            current = self.response(query_id)
+            picked = set(current.picked) if current else set()
+            if len(picked) != self.picks_required:
+                raise ReadingError(f"pick exactly {self.picks_required} cases to go on "
+                                   f"({len(picked)} picked)")
+            self._write(query_id, current, "answered", picked, "",
+                        self._elapsed(query_id, current), "answer")
 
     def skip(self, query_id: int, reason: str) -> None:
         """Skip a query with a reason (its picks are kept in the audit trail, not counted)."""
         if not reason.strip():
             raise ReadingError("a reason is needed to skip", hint="e.g. 'image quality'")
-        current = self.response(query_id)
-        picked = set(current.picked) if current else set()
-        self._write(query_id, "skipped", picked, reason.strip(), self._elapsed(query_id), "skip")
+        with self._write_transaction():
+            current = self.response(query_id)
+            picked = set(current.picked) if current else set()
+            self._write(query_id, current, "skipped", picked, reason.strip(),
+                        self._elapsed(query_id, current), "skip")
 
     def _view(self, query_id: int) -> QueryView:
         for view in self.queries:
@@ -200,28 +211,33 @@ class ReadingSession:
                 return view
         raise ReadingError(f"query {query_id} is not part of this study")
 
-    def _write(self, query_id: int, status: str, picked: set[int], reason: str, seconds: float,
-               action: str) -> None:
-        before = self.response(query_id)
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """Hold SQLite's write lock from the first read of a change to its commit."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _write(self, query_id: int, before: Response | None, status: str, picked: set[int],
+               reason: str, seconds: float, action: str) -> None:
+        """Store a response and its audit row; call inside :meth:`_write_transaction`."""
         before_json = json.dumps(None if before is None else {
             "status": before.status, "picked": sorted(before.picked), "skip_reason": before.skip_reason})
         after_json = json.dumps({"status": status, "picked": sorted(picked), "skip_reason": reason})
         now = _now()
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "INSERT INTO study_responses (reader_ref, query_ref, status, picked, skip_reason, "
-                "seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(reader_ref, query_ref) "
-                "DO UPDATE SET status = excluded.status, picked = excluded.picked, "
-                "skip_reason = excluded.skip_reason, seconds = excluded.seconds, "
-                "updated_at = excluded.updated_at",
-                (self.reader_id, query_id, status, json.dumps(sorted(picked)), reason, seconds, now))
-            conn.execute("INSERT INTO study_audit (reader_ref, query_ref, at, action, before, after) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         (self.reader_id, query_id, now, f"{self.reader}: {action}", before_json,
-                          after_json))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        self.conn.execute(
+            "INSERT INTO study_responses (reader_ref, query_ref, status, picked, skip_reason, "
+            "seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(reader_ref, query_ref) "
+            "DO UPDATE SET status = excluded.status, picked = excluded.picked, "
+            "skip_reason = excluded.skip_reason, seconds = excluded.seconds, "
+            "updated_at = excluded.updated_at",
+            (self.reader_id, query_id, status, json.dumps(sorted(picked)), reason, seconds, now))
+        self.conn.execute("INSERT INTO study_audit (reader_ref, query_ref, at, action, before, "
+                          "after) VALUES (?, ?, ?, ?, ?, ?)",
+                          (self.reader_id, query_id, now, f"{self.reader}: {action}", before_json,
+                           after_json))

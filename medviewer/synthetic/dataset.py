@@ -7,6 +7,7 @@ Layout under ``out_dir``::
     png/<name>.png                              8-bit radiograph, bright bone
     png/Data_Entry_2017.csv                     ChestX-ray14-style table of the PNGs
     labels.csv                                  one row per DICOM file
+    reports.csv                                 path,report of every radiograph
 
 Radiographs are named like ChestX-ray14 images, ``<patient:08d>_<follow-up:03d>``.
 Every random choice comes from a generator seeded with ``(seed, stream, index)``,
@@ -38,6 +39,7 @@ from medviewer.synthetic.dicom_writer import (
     write_dataset,
 )
 from medviewer.synthetic.identity import Patient, Study, derive_uid, make_patient, make_study
+from medviewer.synthetic.reports import write_report
 from medviewer.synthetic.pixels import (
     auto_window,
     density_to_stored,
@@ -48,8 +50,10 @@ from medviewer.synthetic.pixels import (
 from medviewer.synthetic.tables import (
     DATA_ENTRY_NAME,
     LABELS_NAME,
+    REPORTS_NAME,
     write_data_entry_csv,
     write_labels_csv,
+    write_reports_csv,
 )
 from medviewer.tasks import TaskState, ensure_state
 
@@ -59,7 +63,8 @@ MISSING_SLICE = "missing_slice"
 UNEVEN_SPACING = "uneven_spacing"
 
 # Streams of the per-object random generators: (seed, stream, index).
-_PLAN_STREAM, _RADIOGRAPH_STREAM, _CT_STREAM = 0, 1, 2
+# Reports have their own stream, so adding them changed no pixel of older datasets.
+_PLAN_STREAM, _RADIOGRAPH_STREAM, _CT_STREAM, _REPORT_STREAM = 0, 1, 2, 3
 # Share of patients with a follow-up study, of films stored as MONOCHROME1, of DX vs CR.
 FOLLOW_UP_PROBABILITY = 0.3
 MONOCHROME1_PROBABILITY = 0.25
@@ -83,6 +88,9 @@ class Record:
         Findings; empty for a normal film and for CT.
     mask_path, png_path : str
         Relative paths of the lesion mask and the 8-bit PNG ("" for CT).
+    report : str
+        The radiology report written for the film ("" for CT), see
+        :mod:`medviewer.synthetic.reports`.
     modality : str
         ``DX``, ``CR`` or ``CT``.
     kind : str
@@ -121,6 +129,7 @@ class Record:
     view: str = ""
     slice_index: int = -1
     defect: str = ""
+    report: str = ""
 
     @property
     def label_string(self) -> str:
@@ -159,6 +168,8 @@ class Manifest:
     labels_csv : Path
     data_entry_csv : Path or None
         ``png/Data_Entry_2017.csv`` when PNGs were written.
+    reports_csv : Path or None
+        ``reports.csv``: ``path,report`` of every radiograph.
     """
 
     out_dir: Path
@@ -167,6 +178,7 @@ class Manifest:
     records: list[Record] = field(default_factory=list)
     labels_csv: Path | None = None
     data_entry_csv: Path | None = None
+    reports_csv: Path | None = None
 
     @property
     def radiographs(self) -> list[Record]:
@@ -277,6 +289,7 @@ def _write_radiograph(
         weight_kg=patient.weight_kg, patient_number=patient.number,
         study_uid=study.study_uid, series_uid=series.uid, sop_uid=sop_uid,
         png_path=png_rel, image_index=f"{plan.name}.png", view=anatomy.view,
+        report=write_report(image, _rng(seed, _REPORT_STREAM, plan.index)),
     )
     return record, entry
 
@@ -466,6 +479,8 @@ def generate_dataset(
 
     manifest.labels_csv = out / LABELS_NAME
     write_labels_csv(manifest.labels_csv, (r.csv_row() for r in manifest.records))
+    manifest.reports_csv = out / REPORTS_NAME
+    write_reports_csv(manifest.reports_csv, ((r.path, r.report) for r in manifest.radiographs))
     if png:
         manifest.data_entry_csv = out / "png" / DATA_ENTRY_NAME
         write_data_entry_csv(manifest.data_entry_csv, entries)

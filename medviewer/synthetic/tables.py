@@ -8,6 +8,8 @@ Two tables are written:
 - ``png/Data_Entry_2017.csv``: the radiograph PNGs described in the layout of
   the NIH ChestX-ray14 table ``Data_Entry_2017_v2020.csv``, whose header has
   two bracketed names that each span two columns (11 columns in all).
+
+and ``reports.csv`` (``path,report``), the report of each radiograph.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ DATA_ENTRY_HEADER = (
 )
 DATA_ENTRY_NAME = "Data_Entry_2017.csv"
 LABELS_NAME = "labels.csv"
+# ``path,report``: the radiograph's DICOM path (as in labels.csv) and its report text.
+REPORTS_NAME = "reports.csv"
 
 
 def write_labels_csv(path: Path, rows: Iterable[dict]) -> None:
@@ -56,6 +60,15 @@ def write_data_entry_csv(path: Path, rows: Iterable[tuple]) -> None:
         writer = csv.writer(fh, lineterminator="\n")
         for row in rows:
             writer.writerow(row)
+
+
+def write_reports_csv(path: Path, rows: Iterable[tuple[str, str]]) -> None:
+    """Write ``reports.csv`` (columns ``path,report``; reports span lines, quoted)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(("path", "report"))
+        writer.writerows(rows)
 
 
 def read_labels_csv(path: Path) -> list[dict]:

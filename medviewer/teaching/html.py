@@ -52,6 +52,8 @@ class CasePage:
     similar: list[FigureView]
     dissimilar: list[FigureView]
     warnings: list[str]
+    # The case's report (de-identified), shown with the answer: it names the findings.
+    report: str = ""
 
 
 def _page(title: str, body: str) -> str:
@@ -92,7 +94,7 @@ def case_page(case: CasePage, collection: str, *, unknown: bool = True) -> str:
     answer = (_text("Findings", case.findings) + _text("Diagnosis", case.diagnosis) +
               (f"<section><h2>Labels</h2><p>{escape(', '.join(case.labels))}</p></section>"
                if case.labels else "") +
-              _text("Discussion", case.discussion))
+              _text("Discussion", case.discussion) + _text("Report", case.report))
     if unknown and answer:
         answer = f"<details><summary>Show the answer</summary>{answer}</details>"
     exemplars = ""

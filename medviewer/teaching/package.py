@@ -14,9 +14,13 @@ The DICOM files go through :class:`medviewer.deid.Exporter` (one session, so UID
 agree across cases); PNGs are rendered from the de-identified files, so blackout
 rectangles show in them too.  Notes, captions, tags and the collection
 description are scrubbed of the names, IDs and dates found in the exported
-images' headers (:class:`medviewer.deid.clean.TextCleaner`); a note that lost
-text is listed in the warnings, because only the author can tell whether the
-note still identifies someone in other words.
+images' headers and of every patient of the library, and of titled names,
+labelled IDs, dates and contacts (:class:`medviewer.deid.free_text.FreeTextCleaner`),
+keeping the medical words (the library's label names are never removed).  What was
+removed is counted per case in :attr:`TeachingExport.removed` and listed in the
+warnings, because only the author can tell whether a note still identifies someone
+in other words.
+The case's report (its own, else its study's) goes with the answer, cleaned the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 
 from medviewer import __version__
 from medviewer.deid import DeidOptions, DeidReport, Exporter, Region
-from medviewer.deid.clean import TextCleaner
+from medviewer.deid.free_text import FreeTextCleaner, describe_removed
 from medviewer.dicom.sources import RASTER_SUFFIXES, FileRef
 from medviewer.errors import TaskCancelled
 from medviewer.tasks import TaskState, ensure_state
@@ -44,9 +48,9 @@ from medviewer.teaching.store import TeachingStore
 
 _log = logging.getLogger(__name__)
 
-#: ``overlay(key_image, display_pixels, decoded_image) -> display_pixels``: draws the named
-#: overlay (a saliency map, a mask) onto the rendered key image.  The Qt side or the
-#: explain package provides it; without one, overlays are listed but not drawn.
+#: ``overlay(key_image, display_pixels, decoded_image) -> display_pixels or None``: draws the
+#: named overlay (a saliency map, a mask) onto the rendered key image, or returns None when
+#: it has nothing to draw for it (then the overlay is listed, not drawn, with a warning).
 OverlayRenderer = Callable[[KeyImage, np.ndarray, object], np.ndarray]
 
 
@@ -95,6 +99,9 @@ class TeachingExport:
     skipped : list of (int, str)
         (case id, reason) of images left out (burned-in text, unreadable, ...).
     warnings : list of str
+    removed : dict
+        What the identity cleaner removed from the teaching text: ``{"total": {kind:
+        count}, "texts": {"case 1 history": {kind: count}, ...}}`` (no removed value).
     deid : DeidReport
     """
 
@@ -104,7 +111,18 @@ class TeachingExport:
     kos: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    removed: dict = field(default_factory=lambda: {"total": {}, "texts": {}})
     deid: DeidReport | None = None
+
+    def removed_summary(self) -> str:
+        """Return what was removed from the teaching text, in words."""
+        from collections import Counter
+
+        total = describe_removed(Counter(self.removed.get("total", {})))
+        if not total:
+            return "No names or identifiers were found in the notes, captions or titles."
+        where = ", ".join(self.removed.get("texts", {}))
+        return f"Removed from the teaching text: {total} (in {where})."
 
     def as_dict(self) -> dict:
         """Return the export as JSON-able data (the CLI's ``--json`` output)."""
@@ -115,7 +133,7 @@ class TeachingExport:
                           for c in self.cases],
                 "kos": self.kos,
                 "skipped": [{"case": c, "reason": r} for c, r in self.skipped],
-                "warnings": self.warnings,
+                "warnings": self.warnings, "removed": self.removed,
                 "dicom_files": len(self.deid.written) if self.deid else 0}
 
 
@@ -167,7 +185,7 @@ def export_collection(store: TeachingStore, collection: str | int, out_dir: str 
     staging = out / ".staging"
     exporter = Exporter(staging, options or DeidOptions(), secret=secret, burned_in=burned_in)
     result = TeachingExport(out_dir=str(out), index=str(out / "index.html"))
-    cleaner = TextCleaner()
+    cleaner = _cleaner(store)
     numbers = {i.id: n for n, i in enumerate((i for i in items if i.role == "case"), start=1)}
 
     # 1. De-identify every shown image once (an instance may serve several key images).
@@ -239,23 +257,48 @@ def export_collection(store: TeachingStore, collection: str | int, out_dir: str 
         image = ExportedImage(png, _rel(location.get(w.sop_uid), out) if w else "",
                               w.sop_uid if w else "", key.frame)
         exported_by_item.setdefault(item.id, []).append((image, key))
+    title = _clean(cleaner, coll.name, "collection title", result) or "Teaching file"
     for item in (i for i in items if i.role == "case"):
         number = numbers[item.id]
         page, case = _case(store, cleaner, item, number, items, exported_by_item, result)
         pages.append(page)
         result.cases.append(case)
-        (out / page.file).write_text(case_page(page, cleaner.clean(coll.name) or "Teaching"),
-                                     encoding="utf-8")
-    title = cleaner.clean(coll.name) or "Teaching file"
-    (out / "index.html").write_text(index_page(title, cleaner.clean(coll.description), pages),
-                                    encoding="utf-8")
+        (out / page.file).write_text(case_page(page, title), encoding="utf-8")
+    description = _clean(cleaner, coll.description, "collection description", result)
+    (out / "index.html").write_text(index_page(title, description, pages), encoding="utf-8")
     _manifest(out, title, result, exporter)
+    _teaching_json(out, title, description, pages, result)
     shutil.rmtree(staging, ignore_errors=True)
     state.set_progress(1.0, f"Exported {len(pages)} cases")
     return result
 
 
-def _collect_identity(cleaner: TextCleaner, ref: FileRef) -> None:
+def _cleaner(store: TeachingStore) -> FreeTextCleaner:
+    """A cleaner that knows every patient of the library and keeps its label names."""
+    from medviewer.teaching.identity import library_cleaner
+
+    return library_cleaner(store.conn)
+
+
+def _clean(cleaner: FreeTextCleaner, text: str, where: str, result: TeachingExport) -> str:
+    """Clean one text line by line (paragraphs survive); count what went, under ``where``."""
+    from collections import Counter
+
+    lines, removed = [], Counter()
+    for line in str(text or "").splitlines() or [""]:
+        cleaned = cleaner.clean(line)
+        lines.append(cleaned.text)
+        removed.update(cleaned.removed)
+    removed = +removed
+    if removed:
+        texts = result.removed.setdefault("texts", {})
+        texts[where] = dict(Counter(texts.get(where, {})) + removed)
+        total = Counter(result.removed.get("total", {})) + removed
+        result.removed["total"] = dict(total)
+    return "\n".join(lines).strip()
+
+
+def _collect_identity(cleaner: FreeTextCleaner, ref: FileRef) -> None:
     from pydicom import dcmread
 
     try:
@@ -314,30 +357,42 @@ def _render(source: FileRef, key: KeyImage, path: Path,
     pixels = render_frame(image, frame, window=window)
     warning = ""
     if key.overlay:
-        if overlay is not None:
-            pixels = overlay(key, pixels, image)
+        drawn = overlay(key, pixels, image) if overlay is not None else None
+        if drawn is not None:
+            pixels = drawn
         else:
-            warning = f"overlay {key.overlay!r} was not drawn (no overlay renderer)"
+            warning = (f"overlay {key.overlay!r} was not drawn (no overlay renderer)"
+                       if overlay is None else
+                       f"overlay {key.overlay!r} was not drawn (no map stored with the image)")
     save_png(pixels, str(path))
     return warning
 
 
-def _case(store: TeachingStore, cleaner: TextCleaner, item: CollectionItem, number: int,
+def _case(store: TeachingStore, cleaner: FreeTextCleaner, item: CollectionItem, number: int,
           items: list[CollectionItem], exported: dict, result: TeachingExport):
+    from collections import Counter
+
     note = store.note(item.case_id)
     scrubbed, lost = {}, []
     for name in ("history", "findings", "diagnosis", "discussion", "citations", "free_text"):
-        text = getattr(note, name)
-        clean = _clean_lines(cleaner, text)
-        scrubbed[name] = clean
-        if _words(clean) != _words(text):
-            lost.append(name)
+        before = Counter(result.removed.get("texts", {}).get(f"case {number} {name}", {}))
+        scrubbed[name] = _clean(cleaner, getattr(note, name), f"case {number} {name}", result)
+        after = Counter(result.removed.get("texts", {}).get(f"case {number} {name}", {}))
+        if after != before:
+            lost.append(f"{name}: {describe_removed(after - before)}")
+    report_text = _report_text(store, item.case_id)
+    before = Counter(result.removed.get("texts", {}).get(f"case {number} report", {}))
+    report_text = _clean(cleaner, report_text, f"case {number} report", result) if report_text else ""
+    after = Counter(result.removed.get("texts", {}).get(f"case {number} report", {}))
+    if after != before:
+        lost.append(f"report: {describe_removed(after - before)}")
     if lost:
         result.warnings.append(f"case {number}: identifying values removed from the note "
-                               f"({', '.join(lost)}); check the wording")
+                               f"({'; '.join(lost)}); check the wording")
     figures, images = [], []
     for image, key in exported.get(item.id, []):
-        caption = [cleaner.clean(key.caption)] if key.caption else []
+        caption = [_clean(cleaner, key.caption, f"case {number} caption", result)] \
+            if key.caption else []
         if key.window_center is not None:
             caption.append(f"W {key.window_width:g} / L {key.window_center:g}")
         if key.overlay:
@@ -357,22 +412,23 @@ def _case(store: TeachingStore, cleaner: TextCleaner, item: CollectionItem, numb
             case.exemplars.setdefault(ex.role, []).append(image)
     page = CasePage(
         number=number, file=case.page, title=item.modality or "Case", modality=item.modality,
-        labels=list(item.labels), tags=[cleaner.clean(t) for t in store.tags(item.case_id)
-                                        if cleaner.clean(t)],
+        labels=list(item.labels),
+        tags=[t for t in (_clean(cleaner, t, f"case {number} tags", result)
+                          for t in store.tags(item.case_id)) if t],
         history=scrubbed["history"], findings=scrubbed["findings"],
         diagnosis=scrubbed["diagnosis"], discussion=scrubbed["discussion"],
         citations=scrubbed["citations"], free_text=scrubbed["free_text"], figures=figures,
-        similar=exemplars["similar"], dissimilar=exemplars["dissimilar"], warnings=warnings)
+        similar=exemplars["similar"], dissimilar=exemplars["dissimilar"], warnings=warnings,
+        report=report_text)
     return page, case
 
 
-def _clean_lines(cleaner: TextCleaner, text: str) -> str:
-    """Clean text line by line, so paragraphs survive the cleaner's space collapsing."""
-    return "\n".join(cleaner.clean(line) if line.strip() else "" for line in text.splitlines())
+def _report_text(store: TeachingStore, case_id: int) -> str:
+    """Return the case's report text (its own, else its study's), not yet de-identified."""
+    from medviewer.reports.store import ReportStore
 
-
-def _words(text: str) -> list[str]:
-    return text.split()
+    reports = ReportStore(store.library).reports_for_case(case_id)
+    return reports[0].text if reports else ""
 
 
 def _rel(path: Path | None, root: Path) -> str:
@@ -396,5 +452,25 @@ def _manifest(out: Path, title: str, result: TeachingExport, exporter: Exporter)
                               for i in c.images],
                    "exemplars": {k: [i.png for i in v] for k, v in c.exemplars.items()}}
                   for c in result.cases],
-        "kos": sorted(result.kos), "withheld_images": len(result.skipped)}
+        "kos": sorted(result.kos), "withheld_images": len(result.skipped),
+        "teaching": "teaching.json", "removed_from_text": result.removed.get("total", {})}
     (out / "manifest.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def _teaching_json(out: Path, title: str, description: str, pages: list[CasePage],
+                   result: TeachingExport) -> None:
+    """Write the cleaned teaching content in a form another MedViewer opens (browse, quiz)."""
+    from medviewer.teaching.package_reader import FORMAT, write_teaching_json
+
+    data = {"format": FORMAT, "title": title, "description": description,
+            "cases": [{"number": p.number, "title": p.title, "modality": p.modality,
+                       "labels": p.labels, "tags": p.tags, "history": p.history,
+                       "findings": p.findings, "diagnosis": p.diagnosis,
+                       "discussion": p.discussion, "citations": p.citations,
+                       "free_text": p.free_text, "page": p.file,
+                       "images": [{"png": f.png, "caption": f.caption} for f in p.figures],
+                       "similar": [{"png": f.png, "caption": f.caption} for f in p.similar],
+                       "dissimilar": [{"png": f.png, "caption": f.caption}
+                                      for f in p.dissimilar]}
+                      for p in pages]}
+    write_teaching_json(out, data)

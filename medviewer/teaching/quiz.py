@@ -8,6 +8,11 @@ revealed case; an answer cannot be changed afterwards; :func:`reveal` refuses
 an unanswered case.  :func:`mark_answer` records a grade (by the trainee or a
 teacher); ``matched`` is only a hint that the answer contains the diagnosis's
 words.
+
+What the quiz shows of a note (history, then diagnosis, findings, discussion,
+references) goes through the identity cleaner first
+(:func:`medviewer.teaching.identity.case_cleaner`): the author may have written
+the patient's name or MRN in it, and a learner must not see them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import re
 from datetime import datetime, timezone
 
 from medviewer.teaching.errors import QuizError
+from medviewer.teaching.identity import case_cleaner
 from medviewer.teaching.models import QuizFeedback, QuizQuestion, QuizResult, QuizSession
+from medviewer.teaching import store as tables
 from medviewer.teaching.store import TeachingStore
 
 _STOP = frozenset({"the", "and", "with", "without", "of", "in", "on", "for", "left", "right",
@@ -37,20 +44,17 @@ def start_quiz(store: TeachingStore, collection: str | int, trainee: str) -> Qui
         raise QuizError(f"collection {coll.name!r} has no teaching cases",
                         hint="add cases before starting a quiz")
     with store.durable() as conn:
-        session = conn.execute("INSERT INTO quiz_sessions (collection_ref, trainee, started_at) "
-                               "VALUES (?, ?, ?)", (coll.id, trainee, _now())).lastrowid
+        session = tables.insert_quiz_session(conn, coll.id, trainee, _now())
     return session_info(store, int(session))
 
 
 def session_info(store: TeachingStore, session_id: int) -> QuizSession:
     """Return a quiz session with its progress."""
-    row = store.conn.execute("SELECT id, collection_ref, trainee, started_at, finished_at FROM "
-                             "quiz_sessions WHERE id = ?", (int(session_id),)).fetchone()
+    row = tables.quiz_session_row(store.conn, session_id)
     if row is None:
         raise QuizError(f"no quiz session {session_id}")
     questions = len(_case_ids(store, row[1]))
-    answered = store.conn.execute("SELECT COUNT(*) FROM quiz_answers WHERE session_ref = ?",
-                                  (row[0],)).fetchone()[0]
+    answered = len(tables.quiz_answered_cases(store.conn, row[0]))
     return QuizSession(row[0], row[1], row[2], row[3], row[4], questions, int(answered))
 
 
@@ -61,15 +65,13 @@ def _case_ids(store: TeachingStore, collection_id: int) -> list[int]:
 def next_question(store: TeachingStore, session_id: int) -> QuizQuestion | None:
     """Return the first unanswered question, or ``None`` when all are answered."""
     session = session_info(store, session_id)
-    answered = {r[0] for r in store.conn.execute(
-        "SELECT case_ref FROM quiz_answers WHERE session_ref = ?", (session.id,))}
+    answered = tables.quiz_answered_cases(store.conn, session.id)
     for case_id in _case_ids(store, session.collection_id):
         if case_id not in answered:
             return question(store, session_id, case_id)
     if session.finished_at is None:
         with store.durable() as conn:
-            conn.execute("UPDATE quiz_sessions SET finished_at = ? WHERE id = ?",
-                         (_now(), session.id))
+            tables.finish_quiz_session(conn, session.id, _now())
     return None
 
 
@@ -81,8 +83,9 @@ def question(store: TeachingStore, session_id: int, case_id: int) -> QuizQuestio
         raise QuizError(f"case {case_id} is not a question of this quiz")
     item = store.item_for_case(session.collection_id, case_id)
     note = store.note(case_id)
+    history = case_cleaner(store, case_id).clean_text(note.history)
     return QuizQuestion(session.id, int(case_id), ids.index(int(case_id)) + 1, len(ids),
-                        note.history, tuple(store.shown_images(item)))
+                        history, tuple(store.shown_images(item)))
 
 
 def answer(store: TeachingStore, session_id: int, case_id: int, text: str) -> QuizFeedback:
@@ -104,9 +107,7 @@ def answer(store: TeachingStore, session_id: int, case_id: int, text: str) -> Qu
     note = store.note(case_id)
     matched = _matches(text, note.diagnosis)
     with store.durable() as conn:
-        conn.execute("INSERT INTO quiz_answers (session_ref, case_ref, answer, matched, "
-                     "answered_at) VALUES (?, ?, ?, ?, ?)",
-                     (int(session_id), int(case_id), text, int(matched), _now()))
+        tables.insert_quiz_answer(conn, session_id, case_id, text, matched, _now())
     return reveal(store, session_id, case_id)
 
 
@@ -118,9 +119,10 @@ def reveal(store: TeachingStore, session_id: int, case_id: int) -> QuizFeedback:
                         hint="answer it first: the diagnosis stays hidden until then")
     text, matched, correct = stored
     note = store.note(case_id)
+    clean = case_cleaner(store, case_id).clean_text
     return QuizFeedback(int(session_id), int(case_id), text, bool(matched),
-                        None if correct is None else bool(correct), note.diagnosis,
-                        note.findings, note.discussion, note.citations)
+                        None if correct is None else bool(correct), clean(note.diagnosis),
+                        clean(note.findings), clean(note.discussion), clean(note.citations))
 
 
 def mark_answer(store: TeachingStore, session_id: int, case_id: int, correct: bool) -> QuizFeedback:
@@ -128,8 +130,7 @@ def mark_answer(store: TeachingStore, session_id: int, case_id: int, correct: bo
     if _stored(store, session_id, case_id) is None:
         raise QuizError(f"case {case_id} has not been answered in this quiz")
     with store.durable() as conn:
-        conn.execute("UPDATE quiz_answers SET correct = ? WHERE session_ref = ? AND case_ref = ?",
-                     (int(bool(correct)), int(session_id), int(case_id)))
+        tables.set_quiz_answer_correct(conn, session_id, case_id, correct)
     return reveal(store, session_id, case_id)
 
 
@@ -148,9 +149,7 @@ def results(store: TeachingStore, session_id: int) -> QuizResult:
 
 
 def _stored(store: TeachingStore, session_id: int, case_id: int):
-    return store.conn.execute("SELECT answer, matched, correct FROM quiz_answers WHERE "
-                              "session_ref = ? AND case_ref = ?",
-                              (int(session_id), int(case_id))).fetchone()
+    return tables.quiz_answer_row(store.conn, session_id, case_id)
 
 
 def _words(text: str) -> set[str]:
@@ -163,3 +162,16 @@ def _matches(answer_text: str, diagnosis: str) -> bool:
     if not wanted:
         return False
     return len(wanted & _words(answer_text)) * 2 >= len(wanted)
+
+
+def scores_by_trainee(store: TeachingStore, collection: str | int) -> list[dict]:
+    """Return each trainee's totals over their quiz sessions of a collection, by name."""
+    coll = store.collection(collection)
+    rows = store.conn.execute(
+        "SELECT s.trainee, COUNT(DISTINCT s.id), COUNT(a.case_ref), COALESCE(SUM(a.matched), 0), "
+        "COALESCE(SUM(a.correct = 1), 0), COALESCE(SUM(a.correct IS NOT NULL), 0) "
+        "FROM quiz_sessions s LEFT JOIN quiz_answers a ON a.session_ref = s.id "
+        "WHERE s.collection_ref = ? GROUP BY s.trainee ORDER BY s.trainee COLLATE NOCASE",
+        (coll.id,)).fetchall()
+    return [{"trainee": r[0], "sessions": int(r[1]), "answered": int(r[2]),
+             "matched": int(r[3]), "correct": int(r[4]), "graded": int(r[5])} for r in rows]

@@ -196,11 +196,15 @@ class TeachingStore:
         collection_id, _role, anchor = row
         where, args = (("exemplar_of = ?", (anchor,)) if anchor is not None else
                        ("collection_ref = ? AND role = 'case'", (collection_id,)))
-        ids = [r[0] for r in self.conn.execute(
-            f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
-        ids.remove(int(item_id))
-        ids.insert(max(0, min(int(position), len(ids))), int(item_id))
         with self.durable() as conn:
+            # The sibling order is read under the write lock, so a concurrent move or add
+            # is not undone by renumbering from a stale list.
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM collection_items WHERE {where} ORDER BY position, id", args)]
+            if int(item_id) not in ids:
+                raise TeachingError(f"no collection item {item_id}")
+            ids.remove(int(item_id))
+            ids.insert(max(0, min(int(position), len(ids))), int(item_id))
             for rank, item in enumerate(ids):
                 conn.execute("UPDATE collection_items SET position = ? WHERE id = ?", (rank, item))
 
@@ -374,9 +378,11 @@ class TeachingStore:
             raise TeachingError(f"unknown note fields {sorted(unknown)}",
                                 hint=f"use {', '.join(NOTE_FIELDS)}")
         self._check_cases([int(case_id)])
-        current = self.note(case_id)
-        values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
         with self.durable() as conn:
+            # Read the fields we keep inside the write transaction: another process saving
+            # another field of this note meanwhile must not be overwritten with a stale copy.
+            current = self.note(case_id)
+            values = {f: str(fields.get(f, getattr(current, f))) for f in NOTE_FIELDS}
             conn.execute(
                 "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, "
                 "citations, free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -385,6 +391,82 @@ class TeachingStore:
                 "excluded.discussion, citations = excluded.citations, free_text = "
                 "excluded.free_text, updated_at = excluded.updated_at",
                 (int(case_id), *[values[f] for f in NOTE_FIELDS], _now()))
+        return self.note(case_id)
+
+    # -- one-transaction edits of the Teaching panel -------------------------------------------
+    # Each reads what it checks inside its own BEGIN IMMEDIATE transaction, so two windows
+    # (or a window and the CLI) cannot interleave between the check and the write.
+    def rename_collection(self, key: str | int, name: str,
+                          description: str | None = None) -> Collection:
+        """Rename a collection (and optionally change its description) in one transaction."""
+        collection = self.collection(key)
+        name = name.strip()
+        if not name:
+            raise TeachingError("a collection needs a name", hint="give a non-empty name")
+        with self.durable() as conn:
+            taken = conn.execute("SELECT 1 FROM collections WHERE name = ? AND id != ?",
+                                 (name, collection.id)).fetchone()
+            if taken:
+                raise TeachingError(f"a collection named {name!r} exists already",
+                                    hint="choose another name")
+            conn.execute("UPDATE collections SET name = ?, description = ?, updated_at = ? "
+                         "WHERE id = ?", (name, collection.description if description is None
+                                          else description, _now(), collection.id))
+        return self.collection(collection.id)
+
+    def add_case_with_key_image(self, key: str | int, case_id: int, *,
+                                window: tuple[float, float] | None = None, overlay: str = "",
+                                caption: str = "", source: str = "viewer") -> KeyImage:
+        """Add a teaching case and its key image as shown, in one transaction.
+
+        The key image is the case's own image and frame, with the window (centre,
+        width), the overlay's name and the caption; adding the same case again updates
+        its key image.
+        """
+        collection = self.collection(key)
+        self._check_cases([int(case_id)])
+        row = self.conn.execute("SELECT instance_ref, frame FROM cases WHERE id = ?",
+                                (int(case_id),)).fetchone()
+        center, width = (None, None) if window is None else (float(window[0]), float(window[1]))
+        if width is not None and width <= 0:
+            raise TeachingError("a window width must be positive")
+        with self.durable() as conn:
+            item_id = self._ensure_case_item(conn, collection.id, int(case_id), source)
+            position = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM key_images "
+                                    "WHERE item_ref = ?", (item_id,)).fetchone()[0]
+            conn.execute(
+                "INSERT INTO key_images (item_ref, instance_ref, frame, window_center, "
+                "window_width, overlay, caption, blackout, position, created_at) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, '[]', ?, ?) ON CONFLICT(item_ref, instance_ref, frame) DO "
+                "UPDATE SET window_center = excluded.window_center, window_width = "
+                "excluded.window_width, overlay = excluded.overlay, caption = excluded.caption",
+                (item_id, int(row[0]), int(row[1]), center, width, overlay, caption, position,
+                 _now()))
+            self._touch(conn, collection.id)
+        return next(k for k in self.key_images(item_id)
+                    if k.instance_id == int(row[0]) and k.frame == int(row[1]))
+
+    def save_note_and_tags(self, case_id: int, tags: Iterable[str], **fields: str) -> TeachingNote:
+        """Store a case's note fields and replace its tags, in one transaction."""
+        unknown = set(fields) - set(NOTE_FIELDS)
+        if unknown:
+            raise TeachingError(f"unknown note fields {sorted(unknown)}",
+                                hint=f"use {', '.join(NOTE_FIELDS)}")
+        self._check_cases([int(case_id)])
+        wanted = sorted({t.strip() for t in tags if t and t.strip()}, key=str.lower)
+        now = _now()
+        with self.durable() as conn:
+            row = conn.execute("SELECT history, findings, diagnosis, discussion, citations, "
+                               "free_text FROM case_notes WHERE case_ref = ?",
+                               (int(case_id),)).fetchone()
+            current = dict(zip(NOTE_FIELDS, row)) if row else dict.fromkeys(NOTE_FIELDS, "")
+            values = {f: str(fields.get(f, current[f])) for f in NOTE_FIELDS}
+            conn.execute(
+                _NOTE_UPSERT,
+                (int(case_id), *[values[f] for f in NOTE_FIELDS], now))
+            conn.execute("DELETE FROM case_tags WHERE case_ref = ?", (int(case_id),))
+            conn.executemany("INSERT OR IGNORE INTO case_tags (case_ref, tag, created_at) "
+                             "VALUES (?, ?, ?)", [(int(case_id), t, now) for t in wanted])
         return self.note(case_id)
 
     # -- helpers --------------------------------------------------------------------------------
@@ -401,14 +483,122 @@ class TeachingStore:
                                     hint="case ids come from 'medviewer teach search' or "
                                     "the library browser")
 
+    def label_names(self, case_id: int) -> list[str]:
+        """Return a case's dataset and user label names (model labels left out)."""
+        return self._labels(case_id)
+
     def _labels(self, case_id: int) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT name FROM labels WHERE case_ref = ? AND "
                                  "source != 'model' ORDER BY name", (case_id,))
         return [r[0] for r in rows]
 
 
+# The note upsert of save_note_and_tags (save_note spells the same statement; issue 15
+# reworks save_note's transaction, after which both can share this one).
+_NOTE_UPSERT = (
+    "INSERT INTO case_notes (case_ref, history, findings, diagnosis, discussion, citations, "
+    "free_text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_ref) DO UPDATE SET "
+    "history = excluded.history, findings = excluded.findings, diagnosis = excluded.diagnosis, "
+    "discussion = excluded.discussion, citations = excluded.citations, free_text = "
+    "excluded.free_text, updated_at = excluded.updated_at")
 _COLLECTION_SQL = (
     "SELECT c.id, c.name, c.description, "
     "(SELECT COUNT(*) FROM collection_items i WHERE i.collection_ref = c.id AND i.role = 'case'), "
     "(SELECT COUNT(*) FROM collection_items i WHERE i.collection_ref = c.id AND i.role != 'case'), "
     "c.created_at, c.updated_at FROM collections c")
+
+
+# -- case search (teaching.search) ---------------------------------------------------------------
+def find_case_rows(conn, *, label: str | None = None, tag: str | None = None,
+                   text: str | None = None, modality: str | None = None,
+                   date_from: str | None = None, date_to: str | None = None,
+                   collection: int | None = None, limit: int = 500) -> tuple[list, list[str]]:
+    """Return ``(case id, location, modality, study date, patient id)`` rows matching every
+    criterion given, and the names of the criteria used (see :func:`teaching.search.search_cases`)."""
+    where, params, matched = [], [], []
+    if label:
+        where.append("c.id IN (SELECT case_ref FROM labels WHERE name = ? COLLATE NOCASE AND "
+                     "source != 'model')")
+        params.append(label.strip())
+        matched.append("label")
+    if tag:
+        where.append("c.id IN (SELECT case_ref FROM case_tags WHERE tag = ? COLLATE NOCASE)")
+        params.append(tag.strip())
+        matched.append("tag")
+    if text:
+        like = f"%{text.strip()}%"
+        where.append("c.id IN (SELECT case_ref FROM case_notes WHERE history LIKE ? OR "
+                     "findings LIKE ? OR diagnosis LIKE ? OR discussion LIKE ? OR citations "
+                     "LIKE ? OR free_text LIKE ?)")
+        params.extend([like] * 6)
+        matched.append("note")
+    if modality:
+        where.append("se.modality = ? COLLATE NOCASE")
+        params.append(modality.strip())
+        matched.append("modality")
+    if date_from:
+        where.append("st.study_date >= ? AND st.study_date != ''")
+        params.append(date_from.strip())
+        matched.append("date")
+    if date_to:
+        where.append("st.study_date <= ? AND st.study_date != ''")
+        params.append(date_to.strip())
+        if "date" not in matched:
+            matched.append("date")
+    if collection is not None:
+        where.append("c.id IN (SELECT case_ref FROM collection_items WHERE collection_ref = ?)")
+        params.append(int(collection))
+        matched.append("collection")
+    sql = ("SELECT c.id, i.location, se.modality, st.study_date, p.patient_id FROM cases c "
+           "JOIN instances i ON i.id = c.instance_ref JOIN series se ON se.id = i.series_ref "
+           "JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.id LIMIT ?"
+    params.append(int(limit))
+    return conn.execute(sql, params).fetchall(), matched
+
+
+# -- quizzes (teaching.quiz) -----------------------------------------------------------------
+def insert_quiz_session(conn, collection_id: int, trainee: str, started_at: str) -> int:
+    """Insert a quiz session; return its id."""
+    return int(conn.execute("INSERT INTO quiz_sessions (collection_ref, trainee, started_at) "
+                            "VALUES (?, ?, ?)", (collection_id, trainee, started_at)).lastrowid)
+
+
+def quiz_session_row(conn, session_id: int):
+    """Return ``(id, collection, trainee, started_at, finished_at)`` of a session, or None."""
+    return conn.execute("SELECT id, collection_ref, trainee, started_at, finished_at FROM "
+                        "quiz_sessions WHERE id = ?", (int(session_id),)).fetchone()
+
+
+def quiz_answered_cases(conn, session_id: int) -> set[int]:
+    """Return the cases answered in a session."""
+    return {int(r[0]) for r in conn.execute(
+        "SELECT case_ref FROM quiz_answers WHERE session_ref = ?", (int(session_id),))}
+
+
+def finish_quiz_session(conn, session_id: int, finished_at: str) -> None:
+    """Record when a session's last question was answered."""
+    conn.execute("UPDATE quiz_sessions SET finished_at = ? WHERE id = ?",
+                 (finished_at, int(session_id)))
+
+
+def insert_quiz_answer(conn, session_id: int, case_id: int, answer: str, matched: bool,
+                       answered_at: str) -> None:
+    """Store a trainee's answer."""
+    conn.execute("INSERT INTO quiz_answers (session_ref, case_ref, answer, matched, "
+                 "answered_at) VALUES (?, ?, ?, ?, ?)",
+                 (int(session_id), int(case_id), answer, int(matched), answered_at))
+
+
+def set_quiz_answer_correct(conn, session_id: int, case_id: int, correct: bool) -> None:
+    """Grade a stored answer."""
+    conn.execute("UPDATE quiz_answers SET correct = ? WHERE session_ref = ? AND case_ref = ?",
+                 (int(bool(correct)), int(session_id), int(case_id)))
+
+
+def quiz_answer_row(conn, session_id: int, case_id: int):
+    """Return ``(answer, matched, correct)`` of a stored answer, or None."""
+    return conn.execute("SELECT answer, matched, correct FROM quiz_answers WHERE "
+                        "session_ref = ? AND case_ref = ?", (int(session_id), int(case_id))).fetchone()

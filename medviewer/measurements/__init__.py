@@ -1,0 +1,1 @@
+"""Measurements and annotations on images: geometry, statistics, library store, DICOM SR."""

@@ -1,0 +1,309 @@
+"""The report panel (the case's report by section, typed or pasted reports) and text search."""
+
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+                               QPushButton, QScrollArea, QSpinBox, QTextBrowser, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from medviewer.qt.library_panel import to_qimage
+from medviewer.qt.similar_panel import THUMB, _hit_thumbnail
+from medviewer.qt.workers import TaskRunner
+
+_TITLES = {"indication": "Indication", "comparison": "Comparison", "technique": "Technique",
+           "findings": "Findings", "impression": "Impression", "body": "Report"}
+
+
+def report_html(report) -> str:
+    """Return the report as headed sections (HTML), or a line saying there is none."""
+    from medviewer.reports.sections import SECTION_ORDER
+
+    if report is None:
+        return "<i>No report for this case.</i> Type or paste one with <b>Edit</b>."
+    parts = []
+    for name in SECTION_ORDER:
+        text = report.sections.get(name)
+        if text:
+            body = escape(text).replace("\n", "<br>")
+            parts.append(f"<h4 style='margin:6px 0 2px 0'>{_TITLES[name]}</h4><p style='margin:0'>{body}</p>")
+    source = {"sr": "DICOM SR", "csv": "report table", "txt": "text file", "typed": "typed",
+              "synthetic": "generated"}.get(report.source, report.source)
+    return "".join(parts) + f"<p style='color:#8a8f98;font-size:small'>Source: {escape(source)}</p>"
+
+
+class ReportPanel(QWidget):
+    """Show the report of the case on screen, section by section; type or paste one.
+
+    Reports stay in the library file; nothing is sent anywhere.
+    """
+
+    sig_saved = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library_path: str | None = None
+        self.case_id: int | None = None
+        self.report = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.view = QTextBrowser(self)
+        self.view.setOpenLinks(False)
+        layout.addWidget(self.view, 1)
+        self.editor = QPlainTextEdit(self)
+        self.editor.setPlaceholderText("INDICATION: ...\nFINDINGS: ...\nIMPRESSION: ...")
+        self.editor.hide()
+        layout.addWidget(self.editor, 1)
+        buttons = QHBoxLayout()
+        self.edit_button = QPushButton("Edit", self)
+        self.edit_button.setToolTip("Type or paste this case's report")
+        self.save_button = QPushButton("Save", self)
+        self.cancel_button = QPushButton("Cancel", self)
+        for b in (self.save_button, self.cancel_button):
+            b.hide()
+        buttons.addWidget(self.edit_button)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.message = QLabel("", self)
+        self.message.setObjectName("panelMessage")
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        self.edit_button.clicked.connect(self.start_editing)
+        self.save_button.clicked.connect(self.save)
+        self.cancel_button.clicked.connect(self.stop_editing)
+        self.show_case(None, None)
+
+    def show_case(self, library_path: str | None, case_id: int | None) -> None:
+        """Show the report of ``case_id`` (None: nothing on screen, or not a case)."""
+        from medviewer.services.reports import case_report
+        from medviewer.store import Library
+
+        self.stop_editing()
+        self.library_path, self.case_id, self.report = library_path, case_id, None
+        self.edit_button.setEnabled(bool(library_path) and case_id is not None)
+        if not library_path or case_id is None:
+            self.view.setHtml("<i>No case on screen.</i>")
+            return
+        with Library(library_path) as library:
+            self.report = case_report(library, case_id)
+        self.view.setHtml(report_html(self.report))
+
+    def start_editing(self) -> None:
+        """Swap the view for an editor holding the current text."""
+        self.editor.setPlainText(self.report.text if self.report is not None else "")
+        for w in (self.view, self.edit_button):
+            w.hide()
+        for w in (self.editor, self.save_button, self.cancel_button):
+            w.show()
+        self.editor.setFocus()
+
+    def stop_editing(self) -> None:
+        """Leave the editor without saving."""
+        for w in (self.editor, self.save_button, self.cancel_button):
+            w.hide()
+        for w in (self.view, self.edit_button):
+            w.show()
+
+    def save(self) -> None:
+        """Store the typed report for the case (the panel says why when it cannot)."""
+        from medviewer.errors import MedViewerError
+        from medviewer.services.reports import set_typed_report
+        from medviewer.store import Library
+
+        if not self.library_path or self.case_id is None:
+            return
+        try:
+            with Library(self.library_path) as library:
+                self.report = set_typed_report(library, self.case_id, self.editor.toPlainText())
+        except MedViewerError as exc:
+            self.message.setText(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            return
+        self.message.setText("Report saved in the library.")
+        self.view.setHtml(report_html(self.report))
+        self.stop_editing()
+        self.sig_saved.emit(self.case_id)
+
+
+class TextHitRow(QFrame):
+    """One case found by words: thumbnail, score, labels, matching sentence, Open."""
+
+    sig_open = Signal(object)
+
+    def __init__(self, hit, thumb, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.hit = hit
+        self.setObjectName("resultRow")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        picture = QLabel(self)
+        picture.setFixedSize(THUMB, THUMB)
+        picture.setAlignment(Qt.AlignCenter)
+        if thumb is not None:
+            picture.setPixmap(QPixmap.fromImage(to_qimage(thumb)))
+        layout.addWidget(picture)
+        labels = ", ".join(hit.labels) or "no labels"
+        snippet = f"<br><i>\u201c{escape(hit.snippet)}\u201d</i>" if hit.snippet else ""
+        parts = ", ".join(f"{k} {v:.3g}" for k, v in hit.scores.items())
+        score = f"score {hit.score:.3g}" + (f" <span style='color:#8a8f98'>({parts})</span>" if parts else "")
+        text = QLabel(f"<b>#{hit.rank}</b> &nbsp;{score}<br>{escape(labels)}{snippet}", self)
+        text.setWordWrap(True)
+        layout.addWidget(text, 1)
+        open_button = QToolButton(self)
+        open_button.setText("Open")
+        open_button.setToolTip("Show beside the image on screen")
+        open_button.clicked.connect(lambda: self.sig_open.emit(self.hit))
+        layout.addWidget(open_button)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self.sig_open.emit(self.hit)
+
+
+class TextSearchPanel(QWidget):
+    """Find cases by a phrase in their reports (BM25), or by the image-text model, or both."""
+
+    sig_open_case = Signal(object)
+    sig_results = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library_path: str | None = None
+        self.model_path: str | None = None  # an image-text bundle, when one is loaded
+        self.result = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        row = QHBoxLayout()
+        self.query = QLineEdit(self)
+        self.query.setPlaceholderText("e.g. cardiomegaly, no effusion, right lower lobe consolidation")
+        self.query.setClearButtonEnabled(True)
+        row.addWidget(self.query, 1)
+        self.search_button = QPushButton("Search", self)
+        row.addWidget(self.search_button)
+        layout.addLayout(row)
+        options = QHBoxLayout()
+        self.rank = QComboBox(self)
+        self.rank.addItem("Report words (BM25)", "bm25")
+        self.rank.addItem("Image-text model", "learned")
+        self.rank.addItem("Both (fused)", "fused")
+        options.addWidget(self.rank, 1)
+        options.addWidget(QLabel("k", self))
+        self.k = QSpinBox(self)
+        self.k.setRange(1, 50)
+        self.k.setValue(10)
+        options.addWidget(self.k)
+        layout.addLayout(options)
+        self.teach_button = QPushButton("Add results to a teaching collection\u2026", self)
+        self.teach_button.setEnabled(False)
+        layout.addWidget(self.teach_button)
+        self.status = QLabel("Open a library to search its reports.", self)
+        self.status.setObjectName("panelMessage")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.results_host = QWidget(self.scroll)
+        self.results_layout = QVBoxLayout(self.results_host)
+        self.results_layout.addStretch(1)
+        self.scroll.setWidget(self.results_host)
+        layout.addWidget(self.scroll, 1)
+        self._search = TaskRunner(self)
+        self._search.sig_failed.connect(lambda m, d: self.status.setText(m))
+        self.search_button.clicked.connect(self.search)
+        self.query.returnPressed.connect(self.search)
+        self.teach_button.clicked.connect(lambda: self.add_to_teaching())
+        self.set_model(None)
+
+    def set_library(self, path: str | None) -> None:
+        """Search this library (clears the results of the previous one)."""
+        self.library_path = path
+        self._clear()
+        self.result = None
+        self.teach_button.setEnabled(False)
+        self.status.setText("Type a phrase and press Enter." if path else
+                            "Open a library to search its reports.")
+
+    def set_model(self, bundle_path: str | None) -> None:
+        """Offer the learned rankings only with an image-text bundle."""
+        from medviewer.reports.learned import is_image_text_bundle
+
+        self.model_path = bundle_path if bundle_path and is_image_text_bundle(bundle_path) else None
+        model = self.rank.model()
+        for row in (1, 2):
+            model.item(row).setEnabled(self.model_path is not None)
+        if self.model_path is None:
+            self.rank.setCurrentIndex(0)
+        self.rank.setToolTip("" if self.model_path else
+                             "The learned rankings need an image-text model (models.prior_train)")
+
+    def search(self) -> None:
+        """Run the search in the background; results replace the previous ones."""
+        from medviewer.services.reports import text_search
+        from medviewer.store import Library
+
+        phrase = self.query.text().strip()
+        if not self.library_path or not phrase:
+            return
+        path, k, rank, model = self.library_path, self.k.value(), self.rank.currentData(), self.model_path
+
+        def work(state):
+            with Library(path) as library:
+                result = text_search(library, phrase, k=k, model=model if rank != "bm25" else None,
+                                     rank=rank, allow_stale=True)
+            thumbs = {h.case_id: _hit_thumbnail(h.location, 0) for h in result.hits}
+            return result, thumbs
+
+        self.status.setText("Searching\u2026")
+        self._search.start(work, self._on_results)
+
+    def _clear(self) -> None:
+        while self.results_layout.count() > 1:
+            item = self.results_layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+
+    def _on_results(self, payload) -> None:
+        result, thumbs = payload
+        self.result = result
+        self._clear()
+        warnings = "".join(f"<br><span style='color:#c9a227'>{escape(w)}</span>" for w in result.warnings)
+        self.status.setText(escape(result.summary) + warnings)
+        for position, hit in enumerate(result.hits):
+            row = TextHitRow(hit, thumbs.get(hit.case_id), self.results_host)
+            row.sig_open.connect(self.sig_open_case)
+            self.results_layout.insertWidget(position, row)
+        self.teach_button.setEnabled(bool(result.hits))
+        self.sig_results.emit(result)
+
+    def add_to_teaching(self, collection: str | None = None) -> int:
+        """Add the found cases to a teaching collection (asked for, created if new)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from medviewer.services.teaching import add_cases, create_collection, list_collections
+        from medviewer.store import Library
+
+        if self.result is None or not self.result.hits or not self.library_path:
+            return 0
+        with Library(self.library_path) as library:
+            names = [c.name for c in list_collections(library)]
+            if collection is None:
+                collection, ok = QInputDialog.getItem(self, "Teaching collection",
+                                                      "Collection (type a new name to create one):",
+                                                      names or ["Teaching cases"], 0, True)
+                if not ok or not collection.strip():
+                    return 0
+            collection = collection.strip()
+            if collection not in names:
+                create_collection(library, collection)
+            added = add_cases(library, collection, [h.case_id for h in self.result.hits])
+        count = len(added) if isinstance(added, (list, tuple)) else int(added or 0)
+        self.status.setText(self.status.text() + f"<br>Added {count} cases to \u201c{escape(collection)}\u201d.")
+        return count
+
+    def rows(self) -> list[TextHitRow]:
+        """Return the result rows on screen (for tests)."""
+        return [self.results_layout.itemAt(i).widget() for i in range(self.results_layout.count())
+                if isinstance(self.results_layout.itemAt(i).widget(), TextHitRow)]

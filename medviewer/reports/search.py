@@ -1,0 +1,125 @@
+"""Find cases by a phrase in their reports: BM25 over the negation-split FTS5 index.
+
+The phrase goes through the same negation rules as the reports
+(:mod:`medviewer.reports.negation`): its affirmed words must appear in a
+report's *affirmed* column and its negated words in the *negated* column, so
+"effusion" finds "small left effusion" but not "no effusion", and "no effusion"
+finds the reports that say there is none.  Ranking is SQLite FTS5's ``bm25()``
+(Robertson and Zaragoza 2009) with the porter stemmer ("effusions" matches
+"effusion").  A report of a study ranks every case of that study.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from medviewer.reports.errors import TextQueryError
+from medviewer.reports.models import TextHit
+from medviewer.reports.negation import STOP_WORDS, analyse_sentence, split_sentences
+from medviewer.reports.sections import searchable_text
+from medviewer.reports.store import ReportStore
+
+_SAFE = re.compile(r"^[a-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """A phrase split into the words it wants present and the words it wants absent."""
+
+    phrase: str
+    affirmed: tuple[str, ...]
+    negated: tuple[str, ...]
+
+    def expression(self, require_all: bool = True) -> str:
+        """Return the FTS5 MATCH expression: each word in its column, all (AND) or any (OR)."""
+        parts = [f"affirmed : {_term(w)}" for w in self.affirmed]
+        parts += [f"negated : {_term(w)}" for w in self.negated]
+        return (" AND " if require_all else " OR ").join(parts)
+
+
+def _term(word: str) -> str:
+    # Quote anything that is not a plain word, so FTS5 never reads it as an operator.
+    word = word.replace("'", "").replace("-", " ")
+    return word if _SAFE.match(word) and word not in ("and", "or", "not", "near") \
+        else '"' + word.replace('"', "") + '"'
+
+
+def parse_query(phrase: str) -> TextQuery:
+    """Split a search phrase by negation and drop filler words.
+
+    Raises
+    ------
+    TextQueryError
+        When nothing searchable is left ("the", "no").
+    """
+    affirmed: list[str] = []
+    negated: list[str] = []
+    for sentence in split_sentences(phrase) or [phrase]:
+        s = analyse_sentence(sentence)
+        affirmed += [w for w in s.affirmed if w not in STOP_WORDS and w not in affirmed]
+        negated += [w for w in s.negated if w not in STOP_WORDS and w not in negated]
+    if not affirmed and not negated:
+        raise TextQueryError(f"{phrase!r} has no words to search for",
+                             hint="type a finding, e.g. 'cardiomegaly' or 'no effusion'")
+    return TextQuery(phrase.strip(), tuple(affirmed), tuple(negated))
+
+
+def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit]:
+    """Return the ``k`` best cases for ``phrase`` by BM25 over their reports.
+
+    Reports with every word of the phrase (in its polarity) come first; when
+    fewer than ``k`` cases have them, reports with some of the words follow
+    (BM25 over any word), so "right lower lobe consolidation" still lists the
+    left lower lobe ones after the exact ones.  Cases of one study share its
+    report and its score.
+    """
+    query = parse_query(phrase)
+    limit = max(k, 1) * 4
+    matches = store.match(query.expression(), limit=limit)
+    if len(matches) < limit and len(query.affirmed) + len(query.negated) > 1:
+        have = {rid for rid, _ in matches}
+        partial = [(rid, score) for rid, score in
+                   store.match(query.expression(require_all=False), limit=limit) if rid not in have]
+        if matches and partial:
+            # Partial matches rank below every full match, in their own BM25 order.
+            shift = min(score for _, score in matches) - partial[0][1] - 1e-3
+            partial = [(rid, score + shift) for rid, score in partial]
+        matches += partial[:limit - len(matches)]
+    cases = store.cases_of_reports([rid for rid, _ in matches])
+    hits: list[TextHit] = []
+    seen: set[int] = set()
+    for report_id, score in matches:
+        for case_id, location, labels in cases.get(report_id, []):
+            if case_id in seen:
+                continue
+            seen.add(case_id)
+            hits.append(TextHit(len(hits) + 1, case_id, report_id, score, location, labels))
+            if len(hits) >= k:
+                break
+        if len(hits) >= k:
+            break
+    return [_with_snippet(store, h, query) for h in hits]
+
+
+def best_sentence(text: str, query: TextQuery) -> str:
+    """Return the report sentence that holds most of the query's words, in their polarity."""
+    best, best_score = "", 0
+    for sentence in split_sentences(text):
+        s = analyse_sentence(sentence)
+        aff, neg = {_stem(w) for w in s.affirmed}, {_stem(w) for w in s.negated}
+        score = sum(_stem(w) in aff for w in query.affirmed) + sum(_stem(w) in neg for w in query.negated)
+        if score > best_score:
+            best, best_score = sentence, score
+    return best
+
+
+def _stem(word: str) -> str:
+    # Enough to pair "effusions" with "effusion" in a snippet (the index uses porter).
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
+def _with_snippet(store: ReportStore, hit: TextHit, query: TextQuery) -> TextHit:
+    report = store.report(hit.report_id)
+    snippet = best_sentence(searchable_text(report.sections), query)
+    return TextHit(hit.rank, hit.case_id, hit.report_id, hit.score, hit.location, hit.labels, snippet)
