@@ -19,6 +19,7 @@ repeats the cheap comparison on its own session with :func:`check_graph`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
