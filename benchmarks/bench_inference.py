@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=12.0, help="timed seconds per configuration")
     p.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds")
     p.add_argument("--json", help="write the figures to this file")
+    p.add_argument("--bundle", default=str(Path(__file__).resolve().parents[1] / "models" / "cxr14"),
+                   help="a shipped bundle measured too: fp32 vs int8 images/s, top-1 agreement and "
+                        "embedding cosine on real-looking inputs (default models/cxr14; '' to skip)")
     p.add_argument("--omp-wait-policy", default="PASSIVE", choices=["default", "PASSIVE", "ACTIVE"],
                    help="OpenMP wait policy for torch (set before torch loads). PASSIVE (default) is "
                         "torch's best on a shared machine: with libgomp's default, a 2-thread "
@@ -161,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     for goal, peer, ours, ratio, met in table:
         print(f"{goal:<46} {peer:>10} {ours:>10} {'-' if ratio is None else f'{ratio:.2f}x':>7} "
               f"{'yes' if met else 'NO'}")
+    if args.bundle and (Path(args.bundle) / "metadata.json").is_file():
+        info["shipped_bundle"] = shipped_bundle_figures(Path(args.bundle), args.batches, args.seconds)
+        print(json.dumps(info["shipped_bundle"], indent=2))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(info, indent=2) + "\n")
@@ -179,6 +185,55 @@ def _agreement_inputs(size: int) -> np.ndarray:
     grey = np.stack([np.asarray(Image.open(p).convert("L").resize((size, size), Image.Resampling.BILINEAR),
                                 np.float32) / 255.0 for p in paths])
     return np.repeat(((grey - grey.mean()) / grey.std())[:, None], 3, axis=1).astype(np.float32)
+
+
+def shipped_bundle_figures(folder: Path, batches: list[int], seconds: float) -> dict:
+    """Return a shipped bundle's fp32 and int8 images/s (app session settings) and their agreement.
+
+    The inputs are real NIH ChestX-ray14 radiographs from ``../shared/data``
+    (the 256 px sample) where present, so agreement is measured on the images
+    the bundle is for; random images otherwise (said in the output).
+    """
+    from medviewer.inference import load_bundle
+    from medviewer.inference.preprocess import PreprocessConfig, preprocess_batch
+    from medviewer.inference.session import create_session
+    from medviewer.services.retrieval import file_image
+
+    meta = json.loads((folder / "metadata.json").read_text())
+    bundle = load_bundle(folder)
+    pre = PreprocessConfig.from_metadata(meta["preprocessing"])
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "cxr14-nih-pneumonia-256px" / "images"
+    files = sorted(shared.glob("*.png"))[: max(64, max(batches) * 2)] if shared.is_dir() else []
+    rng = np.random.default_rng(0)
+    images = ([file_image(f) for f in files] if files else
+              [(rng.random((256, 256)) * 255).astype(np.uint8) for _ in range(max(batches) * 2)])
+    x = preprocess_batch(images, pre)
+    out: dict = {"bundle": meta["name"], "folder": str(folder), "sizes_bytes": {}, "images_per_second": {},
+                 "inputs": f"{len(x)} NIH ChestX-ray14 radiographs" if files else f"{len(x)} random images"}
+    sessions = {"fp32": folder / meta["model_file"]}
+    int8 = meta.get("variants", {}).get("int8")
+    if int8:
+        sessions["int8"] = folder / int8["file"]
+    results = {}
+    for name, path in sessions.items():
+        sess, _ = create_session(path, "cpu")
+        out["sizes_bytes"][name] = path.stat().st_size
+        results[name] = sess.run(["logits", "embedding"], {"image": x})
+        out["images_per_second"][name] = {
+            b: round(throughput(lambda s=sess, b=b: s.run(["logits", "embedding"], {"image": x[:b]}), b,
+                                seconds / 2), 1) for b in batches}
+    if "int8" in results:
+        (l32, e32), (l8, e8) = results["fp32"], results["int8"]
+        cos = (e32 * e8).sum(1) / np.maximum(np.linalg.norm(e32, axis=1) * np.linalg.norm(e8, axis=1), 1e-12)
+        out["int8_vs_fp32"] = {"n": len(x), "top1_agreement": float((l32.argmax(1) == l8.argmax(1)).mean()),
+                               "label_decision_agreement": float(((l32 > 0) == (l8 > 0)).mean()),
+                               "embedding_mean_cosine": float(cos.mean()),
+                               "embedding_min_cosine": float(cos.min())}
+        out["ratio_int8/fp32"] = {b: round(out["images_per_second"]["int8"][b] / out["images_per_second"]["fp32"][b], 2)
+                                  for b in batches}
+    out["total_bytes"] = sum(out["sizes_bytes"].values())
+    del bundle
+    return out
 
 
 def _load() -> list[float] | None:
