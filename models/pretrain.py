@@ -246,7 +246,7 @@ def peac_loss(net: PretrainModel, grid_s: torch.Tensor, grid_t: torch.Tensor, si
             matched_t.append(target_l[i, ib])
         total_l = total_l + byol_loss(torch.cat(matched_s), torch.cat(matched_t))
     loss = (total_g + local_weight * total_l) / 2
-    return loss, {"global": float(total_g) / 2, "local": float(total_l) / 2}
+    return loss, {"global": float(total_g.detach()) / 2, "local": float(total_l.detach()) / 2}
 
 
 def isimed_loss(net: PretrainModel, grid: torch.Tensor, size: int, crops: int, spacing_mm: torch.Tensor,
@@ -275,7 +275,7 @@ def isimed_loss(net: PretrainModel, grid: torch.Tensor, size: int, crops: int, s
     phys = centre_dist * spacing_mm.view(-1, 1, 1).float() / scale_mm
     off_diag = ~torch.eye(crops, dtype=torch.bool, device=grid.device)
     loss = F.mse_loss(emb_dist[:, off_diag], phys[:, off_diag])
-    return loss, {"isimed": float(loss)}
+    return loss, {"isimed": float(loss.detach())}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,9 +464,9 @@ def pretrain(cfg: PretrainConfig, images: Sequence[UnlabelledImage], preprocess=
             net.update_teacher(1 - (1 - cfg.ema) * (math.cos(math.pi * step / steps) + 1) / 2)
             step += 1
             seen += len(view_a)
-            for k, v in {"loss": float(loss), **parts}.items():
+            for k, v in {"loss": float(loss.detach()), **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v * len(view_a)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if cfg.max_seconds and time.time() - started > cfg.max_seconds:
                 break
         entry = {"epoch": epoch + 1, **{k: v / max(1, len(data)) for k, v in sums.items()},

@@ -21,8 +21,8 @@ import numpy as np
 
 from medviewer.errors import MedViewerError
 from medviewer.measurements.model import Measurement, measure
-from medviewer.measurements.store import (add_measurement, instance_ref_for_sop, measurement_exists,
-                                          list_measurements)
+from medviewer.measurements.store import (add_measurement, instance_ref_for_sop,
+                                          list_measurements, measurement_exists)
 from medviewer.store.library import Library
 
 MANUFACTURER = "MedViewer"

@@ -55,6 +55,12 @@ def list_measurements(library: Library) -> list[tuple[Measurement, str, str]]:
     return [(_row(r), r[9], r[10].strip()) for r in rows]
 
 
+def measurement_exists(library: Library, uid: str) -> bool:
+    """Return whether the library holds a measurement with this tracking UID."""
+    return library.conn.execute("SELECT 1 FROM measurements WHERE uid = ?",
+                                (uid,)).fetchone() is not None
+
+
 def delete_measurement(library: Library, measurement_id: int) -> bool:
     """Delete one measurement; return whether it existed."""
     with library.transaction():
@@ -74,9 +80,3 @@ def instance_ref_for_sop(library: Library, sop_uid: str) -> int | None:
     row = library.conn.execute("SELECT id FROM instances WHERE sop_uid = ? ORDER BY id LIMIT 1",
                                (sop_uid,)).fetchone()
     return int(row[0]) if row else None
-
-
-def measurement_exists(library: Library, uid: str) -> bool:
-    """Whether a measurement with this (tracking) UID is stored."""
-    return library.conn.execute("SELECT 1 FROM measurements WHERE uid = ?",
-                                (uid,)).fetchone() is not None

@@ -9,11 +9,14 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QKeySequence
 
 from medviewer.display.windowing import PRESET_KEYS, PRESETS
+from medviewer.qt.hanging import add_layout_actions
 from medviewer.qt.measurement_actions import add_measurement_actions
 from medviewer.qt.mpr_window import add_mpr_action
+from medviewer.qt.seg_actions import add_seg_action
 from medviewer.qt.shortcuts import action_id
 from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.teaching_menu import TeachingMenu
+from medviewer.qt.viewport_export import add_export_action
 
 
 def add_action(window, menu, text: str, slot, keys=None, checkable=False, group="") -> QAction:
@@ -88,14 +91,15 @@ def build_menus(window) -> None:
     act(tools, "Window / level (left drag)", lambda: window.set_tool("window"), "W")
     add_measurement_actions(window, tools)
     add_mpr_action(window, tools)
+    add_export_action(window, tools)
+    add_seg_action(window, tools)
     act(tools, "Search similar cases in a region (drag)", lambda: window.set_tool("region"), "G")
     act(tools, "Show / hide the overlay", window.toggle_overlays, "O")
     tools.addSeparator()
     act(tools, "DICOM tags\u2026", window.show_tags, "T")
 
     view = bar.addMenu("&View")
-    for name, key in (("1x1", "Ctrl+1"), ("1x2", "Ctrl+2"), ("2x2", "Ctrl+3")):
-        act(view, f"Layout {name}", lambda _c=False, n=name: window.set_layout(n), key)
+    add_layout_actions(window, view)
     window.sync_action = act(view, "Synchronise scrolling", window.toggle_sync, "S", checkable=True)
     window.sync_action.setChecked(True)
     view.addSeparator()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QStackedWidget, QWidget)
+                               QProgressBar, QPushButton, QScrollArea, QStackedWidget, QWidget)
 
 from medviewer.display.corner_text import patient_lines, study_lines
+from medviewer.display.hanging import MAX_VIEWPORTS, parse_layout
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.import_actions import ImportActionsMixin
 from medviewer.qt.library_panel import LibraryPanel
@@ -22,6 +23,7 @@ from medviewer.qt.main_dialogs import WindowDialogsMixin
 from medviewer.qt.main_menus import add_action, build_menus, shortcut_rows as action_rows
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.overlay_panel import OverlayPanel
+from medviewer.qt.report_panel import ReportPanel, TextSearchPanel
 from medviewer.qt.shortcuts import apply_shortcuts
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.viewer_commands import ViewerCommandsMixin
@@ -34,8 +36,15 @@ from medviewer.services.session import Session
 from medviewer.services.settings import Settings, save_settings
 from medviewer.services.viewer_state import ScrollSync, WindowLink
 
-LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
 log = logging.getLogger(__name__)
+
+
+def _is_layout(name: str) -> bool:
+    try:
+        parse_layout(name)
+    except ValueError:
+        return False
+    return True
 
 
 class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QMainWindow):
@@ -67,7 +76,7 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
         self._build_central()
         self._build_status()
         build_menus(self)
-        self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
+        self.set_layout(settings.layout if _is_layout(settings.layout) else "1x1")
         self.apply_settings(settings)
         restore_window_state(self, settings)
         self.demo_tour = None
@@ -108,19 +117,36 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
         self.case_panel = CasePanel(session, self)
         self.case_dock = self._dock("Case", "caseDock", self.case_panel, right)
         self.model_panel = ModelPanel(session, self)
-        self.model_dock = self._dock("Model", "modelDock", self.model_panel, right)
+        # The dock shares the column's height: scroll rather than squash the probabilities and
+        # the applicability verdict above them.
+        model_scroll = QScrollArea(self)
+        model_scroll.setWidgetResizable(True)
+        model_scroll.setFrameShape(QScrollArea.NoFrame)
+        model_scroll.setWidget(self.model_panel)
+        self.model_dock = self._dock("Model", "modelDock", model_scroll, right)
         self.similar_panel = SimilarCasesPanel(session, self)
         self.similar_panel.sig_open_case.connect(self.open_result_beside)
         self.similar_panel.sig_open_case_id.connect(self.open_case)
         self.similar_dock = self._dock("Similar cases", "similarDock", self.similar_panel, right)
         self.overlay_panel = OverlayPanel(session, self)
         self.overlay_dock = self._dock("Overlays", "overlayDock", self.overlay_panel, right)
-        self.tabifyDockWidget(self.case_dock, self.model_dock)
+        # The report beside the image (a tab of the Case column), and search by words as a
+        # tab of Similar cases: both list cases the same way.
+        self.report_panel = ReportPanel(session, self)
+        self.report_dock = self._dock("Report", "reportDock", self.report_panel, right)
+        self.text_search_panel = TextSearchPanel(session, self)
+        self.text_search_panel.sig_open_case.connect(self.open_text_hit)
+        self.words_dock = self._dock("Find by words", "wordsDock", self.text_search_panel, right)
+        self.tabifyDockWidget(self.case_dock, self.report_dock)
+        self.tabifyDockWidget(self.report_dock, self.model_dock)
         self.tabifyDockWidget(self.model_dock, self.overlay_dock)
+        self.tabifyDockWidget(self.similar_dock, self.words_dock)
+        self.similar_dock.raise_()
         self.case_dock.raise_()
         self.resizeDocks([self.library_dock, self.case_dock], [330, 330], Qt.Horizontal)
-        # Similar cases get the larger share of the right column: their thumbnails need it.
-        self.resizeDocks([self.case_dock, self.similar_dock], [380, 520], Qt.Vertical)
+        # Similar cases get the larger share of the right column: five results with their
+        # thumbnails and the query's applicability must fit at 1920 x 1080.
+        self.resizeDocks([self.case_dock, self.similar_dock], [300, 620], Qt.Vertical)
 
     def _build_central(self) -> None:
         # The first-run page stands in for the viewports until a library is open.
@@ -138,7 +164,7 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
         self.central.addWidget(self.welcome)
         self.central.addWidget(self.grid_host)
         self.setCentralWidget(self.central)
-        for slot in range(4):
+        for slot in range(MAX_VIEWPORTS):
             viewport = ViewportWidget(self.cache, self.grid_host)
             viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
             # The session learns of a new plane at once (before it decodes), so results of
@@ -231,12 +257,18 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
         self.open_library(path)
         self.start_demo_tour()
 
-    def start_demo_tour(self) -> None:
-        """Show one case of the open demo library classified, searched and explained."""
+    def start_demo_tour(self, started: float | None = None) -> None:
+        """Show one case of the open demo library classified, searched and explained.
+
+        ``started`` is when the user asked for the demo (``perf_counter``), so "ready in"
+        counts the build done before the window opened (``medviewer demo``).
+        """
         from time import perf_counter
 
         from medviewer.qt.demo_tour import DemoTour
 
+        if started is not None:
+            self._demo_clicked = started
         if not self._demo_clicked:
             self._demo_clicked = perf_counter()
         self.demo_tour = DemoTour(self)
@@ -329,15 +361,30 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
         if instance is None:
             self.statusBar().showMessage("That case is no longer in the library", 5000)
             return
+        self._open_beside(instance.series_ref, instance.id, hit.frame)
+        self.overlay_panel.add_hit(hit)
+
+    def open_text_hit(self, hit) -> None:
+        """Open a case found by words: beside the image on screen, else in the active viewport."""
+        if self.session.image is None:
+            self.open_case(hit.case_id)
+            return
+        with self.session.library() as library:
+            plane = library.case_plane(hit.case_id)
+        if plane is None:
+            self.statusBar().showMessage("That case is no longer in the library", 5000)
+            return
+        self._open_beside(*plane)
+
+    def _open_beside(self, series_id: int, instance_id: int, frame: int) -> None:
         query = self.active if self.active is not None else self.viewports[0]
         if self.settings.layout == "1x1":
             self.set_layout("1x2")
         others = [v for v in self._visible_viewports() if v is not query]
         target = others[0]
-        self.open_series(instance.series_ref, viewport=target)
-        self._go_to_plane(target, instance.id, hit.frame)
+        self.open_series(series_id, viewport=target)
+        self._go_to_plane(target, instance_id, frame)
         self.link_viewports(query, target)
-        self.overlay_panel.add_hit(hit)
 
     def link_viewports(self, first: ViewportWidget, second: ViewportWidget) -> None:
         """Link zoom/pan and window/level of two viewports (comparison of query and result)."""
@@ -368,7 +415,8 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
         return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
-        rows, cols = LAYOUTS.get(getattr(self.settings, "layout", "1x1"), (1, 1))
+        layout = getattr(self.settings, "layout", "1x1")
+        rows, cols = parse_layout(layout) if _is_layout(layout) else (1, 1)
         return self.viewports[: rows * cols]
 
     def set_active(self, viewport: ViewportWidget) -> None:
@@ -381,8 +429,8 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
             v.style().polish(v)
 
     def set_layout(self, name: str) -> None:
-        """Show 1x1, 1x2 or 2x2 viewports."""
-        rows, cols = LAYOUTS[name]
+        """Show a layout of viewports: 1x1 ... 2x3 or any rows x columns up to six."""
+        rows, cols = parse_layout(name)
         for v in self.viewports:
             self.grid.removeWidget(v)
             v.hide()

@@ -97,6 +97,9 @@ def open_embedder(model: ModelLike, *, provider: str = "auto", variant: str | No
     if not runner.bundle.outputs.get("embedding"):
         raise InferenceError("the model exports no 'embedding' output, so it cannot search",
                              path=runner.bundle.path, hint="re-export it with `python -m models.export`")
+    from medviewer.inference.runner import check_runs
+
+    check_runs(runner)  # the checks of `model check`: index builds refuse what it refuses
     return RunnerEmbedder(runner)
 
 
@@ -306,7 +309,11 @@ def resolve_split(split: str, catalog: Any, model: Any) -> tuple[str, str]:
     """
     if split != "auto":
         return split, f"--split {split}"
-    trained = _trained_on(model)
+    return split_for_record(catalog, _trained_on(model))
+
+
+def split_for_record(catalog: Any, trained: dict | None) -> tuple[str, str]:
+    """Return ``auto``'s split for a library given a model's ``trained_on`` record (or None)."""
     if trained is None:
         return "test", ("the model does not record the patients it was trained on: its recipe's "
                         "test split is evaluated")

@@ -20,8 +20,8 @@ def practice_view(conn, study_id: int, seed: int, candidates: int = 10) -> Query
 
     ``None`` when the study has too few candidate images that are not queries.
     """
-    queries = store.query_cases(conn, study_id)
-    pool = sorted(store.candidate_case_ids(conn, study_id) - queries)
+    queries = {int(case) for case, _m, _g in store.study_queries(conn, study_id).values()}
+    pool = sorted({int(row[1]) for row in store.study_candidates(conn, study_id)} - queries)
     if len(pool) < candidates + 1:
         return None
     rng = np.random.default_rng(seed ^ 0x5EED)

@@ -94,32 +94,19 @@ def candidate_cases(conn: sqlite3.Connection, query_id: int) -> dict[int, int]:
         "SELECT id, case_ref FROM study_candidates WHERE query_ref = ?", (query_id,))}
 
 
-def query_cases(conn: sqlite3.Connection, study_id: int) -> set[int]:
-    """Return the cases that are queries of a study."""
-    return {int(r[0]) for r in conn.execute(
-        "SELECT case_ref FROM study_queries WHERE study_ref = ?", (study_id,))}
-
-
-def candidate_case_ids(conn: sqlite3.Connection, study_id: int) -> set[int]:
-    """Return every case that is a candidate of some query of a study."""
-    return {int(r[0]) for r in conn.execute(
-        "SELECT c.case_ref FROM study_candidates c JOIN study_queries q ON q.id = c.query_ref "
-        "WHERE q.study_ref = ?", (study_id,))}
-
-
 def query_count(conn: sqlite3.Connection, study_id: int) -> int:
-    """Return how many queries a study has."""
+    """Return the number of queries of a study."""
     return int(conn.execute("SELECT COUNT(*) FROM study_queries WHERE study_ref = ?",
                             (study_id,)).fetchone()[0])
 
 
-def readers(conn: sqlite3.Connection, study_id: int) -> list[tuple[int, str]]:
+def study_readers(conn: sqlite3.Connection, study_id: int) -> list[tuple[int, str]]:
     """Return ``(reader id, name)`` of a study's readers, by name."""
     return [(int(i), n) for i, n in conn.execute(
         "SELECT id, name FROM study_readers WHERE study_ref = ? ORDER BY name", (study_id,))]
 
 
-def reader_statuses(conn: sqlite3.Connection, reader_id: int) -> list[tuple[str, float]]:
-    """Return ``(status, seconds)`` of each of a reader's responses."""
+def reader_times(conn: sqlite3.Connection, reader_id: int) -> list[tuple[str, float]]:
+    """Return ``(status, seconds)`` of every response of one reader."""
     return [(s, float(t)) for s, t in conn.execute(
         "SELECT status, seconds FROM study_responses WHERE reader_ref = ?", (reader_id,))]

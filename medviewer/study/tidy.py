@@ -64,8 +64,8 @@ def reader_summary(conn, study_id: int) -> list[dict]:
     """
     total = store.query_count(conn, study_id)
     out = []
-    for reader_id, name in store.readers(conn, study_id):
-        rows = store.reader_statuses(conn, reader_id)
+    for reader_id, name in store.study_readers(conn, study_id):
+        rows = store.reader_times(conn, reader_id)
         counts = {s: sum(1 for r in rows if r[0] == s) for s in ("answered", "skipped",
                                                                  "in_progress")}
         seconds = sorted(float(r[1]) for r in rows if r[0] != "in_progress")

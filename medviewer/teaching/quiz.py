@@ -167,6 +167,6 @@ def _matches(answer_text: str, diagnosis: str) -> bool:
 def scores_by_trainee(store: TeachingStore, collection: str | int) -> list[dict]:
     """Return each trainee's totals over their quiz sessions of a collection, by name."""
     coll = store.collection(collection)
-    rows = tables.quiz_scores(store.conn, coll.id)
+    rows = store.quiz_scores(coll.id)
     return [{"trainee": r[0], "sessions": int(r[1]), "answered": int(r[2]),
              "matched": int(r[3]), "correct": int(r[4]), "graded": int(r[5])} for r in rows]

@@ -469,6 +469,15 @@ class TeachingStore:
                              "VALUES (?, ?, ?)", [(int(case_id), t, now) for t in wanted])
         return self.note(case_id)
 
+    def quiz_scores(self, collection_id: int) -> list[tuple]:
+        """Return ``(trainee, sessions, answered, matched, correct, graded)`` per trainee."""
+        return self.conn.execute(
+            "SELECT s.trainee, COUNT(DISTINCT s.id), COUNT(a.case_ref), "
+            "COALESCE(SUM(a.matched), 0), COALESCE(SUM(a.correct = 1), 0), "
+            "COALESCE(SUM(a.correct IS NOT NULL), 0) FROM quiz_sessions s LEFT JOIN "
+            "quiz_answers a ON a.session_ref = s.id WHERE s.collection_ref = ? "
+            "GROUP BY s.trainee ORDER BY s.trainee COLLATE NOCASE", (int(collection_id),)).fetchall()
+
     # -- helpers --------------------------------------------------------------------------------
     def _check_cases(self, case_ids: Sequence[int]) -> None:
         if not case_ids:
@@ -602,31 +611,3 @@ def quiz_answer_row(conn, session_id: int, case_id: int):
     """Return ``(answer, matched, correct)`` of a stored answer, or None."""
     return conn.execute("SELECT answer, matched, correct FROM quiz_answers WHERE "
                         "session_ref = ? AND case_ref = ?", (int(session_id), int(case_id))).fetchone()
-
-
-# -- identity for free-text cleaning (teaching.identity) -----------------------------------------
-def all_label_names(conn) -> list[str]:
-    """Return every label name of the library (all sources)."""
-    return [r[0] for r in conn.execute("SELECT DISTINCT name FROM labels")]
-
-
-def patient_names_and_ids(conn) -> list[tuple[str, str]]:
-    """Return ``(name, patient ID)`` of every patient."""
-    return [(r[0], r[1]) for r in conn.execute("SELECT name, patient_id FROM patients")]
-
-
-def case_location(conn, case_id: int) -> str | None:
-    """Return the display location of a case's instance, or None."""
-    row = conn.execute("SELECT i.location FROM cases c JOIN instances i ON "
-                       "i.id = c.instance_ref WHERE c.id = ?", (int(case_id),)).fetchone()
-    return None if row is None else row[0]
-
-
-def quiz_scores(conn, collection_id: int) -> list[tuple]:
-    """Return per trainee: sessions, answered, matched, correct, graded (by name)."""
-    return conn.execute(
-        "SELECT s.trainee, COUNT(DISTINCT s.id), COUNT(a.case_ref), COALESCE(SUM(a.matched), 0), "
-        "COALESCE(SUM(a.correct = 1), 0), COALESCE(SUM(a.correct IS NOT NULL), 0) "
-        "FROM quiz_sessions s LEFT JOIN quiz_answers a ON a.session_ref = s.id "
-        "WHERE s.collection_ref = ? GROUP BY s.trainee ORDER BY s.trainee COLLATE NOCASE",
-        (collection_id,)).fetchall()
