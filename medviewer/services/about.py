@@ -50,6 +50,7 @@ KNOWN = {
     "pynetdicom": ("MIT", "https://github.com/pydicom/pynetdicom"),
     "highdicom": ("MIT", "https://github.com/ImagingDataCommons/highdicom"),
     "tokenizers": ("Apache-2.0", "https://github.com/huggingface/tokenizers"),
+    "bm25s": ("MIT", "https://github.com/xhluca/bm25s"),
     "scipy": ("BSD-3-Clause", "https://scipy.org"),
     "scikit-learn": ("BSD-3-Clause", "https://scikit-learn.org"),
     "joblib": ("BSD-3-Clause", "https://joblib.readthedocs.io"),
@@ -74,7 +75,7 @@ SHIPPED_PACKAGES: tuple[tuple[str, ...], ...] = (
     ("pylibjpeg-rle",), ("pyjpegls",), ("pillow",), ("pyside6-essentials", "pyside6"),
     ("pyqtgraph",), ("onnxruntime-gpu", "onnxruntime"), ("faiss-cpu", "faiss-gpu"),
     ("platformdirs",), ("pynetdicom",), ("scipy",), ("scikit-learn",), ("highdicom",),
-    ("tokenizers",),
+    ("tokenizers",), ("bm25s",),
 )
 # Distributions that fill a need in place of the one pyproject.toml names, never listed there.
 _ALTERNATES_ONLY = {"pyside6", "faiss-gpu"}
