@@ -231,3 +231,11 @@ def test_a_classification_that_arrives_after_the_user_moved_on_is_not_drawn(qtbo
     qtbot.waitUntil(finished.is_set, timeout=30000)
     qtbot.waitUntil(lambda: not panel._classifier.busy, timeout=30000)
     assert classified == [] and panel.results.count() == 0
+
+
+def test_the_model_chooser_names_the_model_that_is_loaded(qtbot, window):
+    from pathlib import Path
+
+    chooser = window.model_panel.choice
+    loaded = Path(window.session.runner.bundle.path).resolve()
+    assert Path(chooser.currentData()).resolve() == loaded

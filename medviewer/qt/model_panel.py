@@ -140,6 +140,10 @@ class ModelPanel(QWidget):
 
     def _on_loaded(self, runner) -> None:
         self.session.set_model(runner)
+        # The chooser names the model that is loaded, however it was loaded.
+        index = self.choice.findData(str(Path(runner.bundle.path).resolve()))
+        if index >= 0:
+            self.choice.setCurrentIndex(index)
         report = runner.provider_report()
         log.info("model %s (sha256 %s) loaded; ONNX Runtime on %s. %s", runner.bundle.name,
                  runner.bundle.sha256[:12], report.provider_label, report.message)
