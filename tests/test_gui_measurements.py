@@ -149,3 +149,63 @@ def test_no_two_viewer_actions_share_a_key(qtbot, tmp_path, monkeypatch):
             text = key.toString(QKeySequence.PortableText)
             assert text not in seen, f"{text}: {seen.get(text)} and {action.text()}"
             seen[text] = action.text()
+
+
+def click(qtbot, viewport, at_mm, double=False) -> None:
+    canvas = viewport.view.viewport()
+    at = to_screen(viewport, *at_mm)
+    qtbot.mouseClick(canvas, Qt.LeftButton, pos=at)
+    if double:
+        # What a hand's double click delivers: press, release, double-click, release
+        # (QTest's mouseDClick sends the double-click event alone).
+        qtbot.mouseDClick(canvas, Qt.LeftButton, pos=at)
+        qtbot.mouseRelease(canvas, Qt.LeftButton, pos=at)
+
+
+def test_polygon_is_clicked_closed_by_double_click_or_enter_and_escape_cancels(
+        qtbot, tmp_path, monkeypatch):
+    win = make_window(qtbot, tmp_path, monkeypatch, write_ct_series(tmp_path / "ct"))
+    viewport = open_first_series(qtbot, win)
+    viewport.setFocus()
+    qtbot.keyClick(viewport, Qt.Key_P)  # polygon tool
+    assert viewport.box.tool == "polygon"
+
+    # Escape abandons the polygon being clicked: nothing stored, nothing left drawn.
+    click(qtbot, viewport, (13.0, 13.0))
+    click(qtbot, viewport, (19.0, 13.0))
+    assert viewport.measurements.polygon_in_progress()
+    qtbot.keyClick(viewport, Qt.Key_Escape)
+    assert not viewport.measurements.polygon_in_progress()
+    assert stored(win.library_path) == []
+
+    # A 6 x 6 mm square inside the 60 HU disc, closed by a double click on the last corner.
+    for at in ((13.0, 13.0), (19.0, 13.0), (19.0, 19.0)):
+        click(qtbot, viewport, at)
+    click(qtbot, viewport, (13.0, 19.0), double=True)
+    found = stored(win.library_path)
+    assert [m.kind for m in found] == ["polygon"]
+    assert len(found[0].points) == 4  # the double click added no fifth vertex
+    values = dict((m.kind, v) for m, v in viewport.measurements.on_screen())["polygon"]
+    assert values.mean == pytest.approx(60, abs=5)
+    assert values.sd is not None and values.minimum <= values.mean <= values.maximum
+    assert values.area == pytest.approx(36.0, rel=0.2)  # mm^2 on the 0.5 mm grid
+    assert values.value_unit == "HU"
+
+    # A triangle closed by Enter; two clicks and Enter make nothing.
+    for at in ((4.0, 4.0), (10.0, 4.0), (4.0, 10.0)):
+        click(qtbot, viewport, at)
+    qtbot.keyClick(viewport, Qt.Key_Return)
+    click(qtbot, viewport, (4.0, 4.0))
+    click(qtbot, viewport, (10.0, 4.0))
+    qtbot.keyClick(viewport, Qt.Key_Return)
+    kinds = [m.kind for m in stored(win.library_path)]
+    assert kinds == ["polygon", "polygon"]
+    assert len(viewport.measurements.on_screen()) == 2
+    triangle = viewport.measurements.on_screen()[1][1]
+    assert triangle.area == pytest.approx(18.0, rel=0.25)
+
+    # Drawn again after the series is read again (as after a restart).
+    viewport.measurements.load(viewport.library_path, viewport.state.planes)
+    viewport.measurements.show_plane(viewport.state.index)
+    assert [m.kind for m, _v in viewport.measurements.on_screen()] == ["polygon", "polygon"]
+    assert len(viewport.measurements._drawn[viewport.state.index]) == 2

@@ -24,11 +24,15 @@ class RadiologyViewBox(pg.ViewBox):
         Wheel steps (positive = forward/next slice).
     sig_tool_drag(QPointF, QPointF, bool)
         Start and current scene positions of a measurement drag, and whether it finished.
+    sig_tool_click(QPointF, bool)
+        A left click of a click tool (the polygon), and whether it was a double click.
     """
 
     sig_window_drag = Signal(float, float)
     sig_scroll = Signal(int)
     sig_tool_drag = Signal(object, object, bool)
+    sig_tool_click = Signal(object, bool)
+    click_tools = ("polygon",)  # tools that take clicks, not drags
 
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
@@ -58,6 +62,13 @@ class RadiologyViewBox(pg.ViewBox):
             self.scaleBy((factor, factor), center=center)
         else:
             ev.ignore()
+
+    def mouseClickEvent(self, ev):  # noqa: N802 - Qt naming
+        if ev.button() == Qt.MouseButton.LeftButton and self.tool in self.click_tools:
+            ev.accept()
+            self.sig_tool_click.emit(self.mapSceneToView(ev.scenePos()), bool(ev.double()))
+        else:
+            super().mouseClickEvent(ev)
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802 - Qt naming
         modifiers = ev.modifiers()

@@ -15,6 +15,8 @@ TOOLS = {
     "rectangle": ("Rectangle ROI (mean / SD / min / max)", "B", "Rectangle ROI: drag corner to corner"),
     "ellipse": ("Ellipse ROI (mean / SD / min / max)", "E", "Ellipse ROI: drag its bounding box"),
     "freehand": ("Freehand ROI (mean / SD / min / max)", "D", "Freehand ROI: drag around the region"),
+    "polygon": ("Polygon ROI (mean / SD / min / max)", "P",
+                "Polygon ROI: click each vertex; double-click or Enter closes, Escape cancels"),
 }
 TOOL_HELP = {tool: help_text for tool, (_t, _k, help_text) in TOOLS.items()}
 

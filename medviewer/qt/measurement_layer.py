@@ -8,7 +8,8 @@ image is shown, in any viewport, after any restart.
 
 Tools: ``length``, ``rectangle``, ``ellipse`` and ``freehand`` are one drag;
 ``angle`` is two drags (the first arm, then from the vertex to the second arm's
-end); ``cobb`` is two drags (one line along each endplate).
+end); ``cobb`` is two drags (one line along each endplate); ``polygon`` is clicks,
+one per vertex, closed by a double click or Enter and abandoned by Escape.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from medviewer.measurements.transform import to_display, to_stored
 MEASURE_PEN = pg.mkPen(QColor(255, 214, 10), width=2)
 PENDING_PEN = pg.mkPen(QColor(255, 214, 10), width=1, style=pg.QtCore.Qt.DashLine)
 LABEL_BACKING = pg.mkBrush(0, 0, 0, 165)  # measurement text stays legible over bone
-TOOLS = ("length", "angle", "cobb", "rectangle", "ellipse", "freehand")
+TOOLS = ("length", "angle", "cobb", "rectangle", "ellipse", "freehand", "polygon")
 FREEHAND_STEP = 2.0  # screen-independent: keep a freehand vertex every 2 image pixels
 MAX_FREEHAND_POINTS = 200
 
@@ -52,6 +53,8 @@ class MeasurementLayer:
         self._pending: list[tuple[float, float]] | None = None  # first line of angle/Cobb
         self._pending_item = None
         self._path: list[tuple[float, float]] = []
+        self._vertices: list[QPointF] = []  # the polygon being clicked
+        self._vertices_item = None
 
     # -- series -----------------------------------------------------------------------------
     def load(self, library_path: str | None, planes) -> None:
@@ -84,6 +87,7 @@ class MeasurementLayer:
         self._shown_plane = None
         self._cancel_pending()
         self._remove_dragging()
+        self.cancel_polygon()
 
     def on_transform_changed(self) -> None:
         """Rotation or flips changed: the drawings are made again from the measurements."""
@@ -103,6 +107,7 @@ class MeasurementLayer:
                 part.setVisible(True)
         if self._shown_plane != index:
             self._cancel_pending()
+            self.cancel_polygon()
         self._shown_plane = index
 
     def on_screen(self) -> list[tuple[Measurement, MeasurementValues]]:
@@ -297,6 +302,47 @@ class MeasurementLayer:
             return
         self.add(m)
 
+    # -- the polygon (click) tool -------------------------------------------------------------
+    def polygon_in_progress(self) -> bool:
+        """Return whether a polygon has vertices but is not closed yet."""
+        return bool(self._vertices)
+
+    def click_polygon(self, at: QPointF, double: bool) -> None:
+        """Add a vertex where clicked (scene coordinates); a double click closes the polygon."""
+        if double:
+            # The double click's first press and release already added its vertex.
+            if self._vertices:
+                self.close_polygon()
+            return
+        self._vertices.append(QPointF(at))
+        if self._vertices_item is None:
+            self._vertices_item = pg.PlotDataItem(pen=PENDING_PEN, symbol="o", symbolSize=5,
+                                                  symbolPen=MEASURE_PEN, symbolBrush=None)
+            self.viewport.box.addItem(self._vertices_item)
+        xs = [p.x() for p in self._vertices] + [self._vertices[0].x()]
+        ys = [p.y() for p in self._vertices] + [self._vertices[0].y()]
+        self._vertices_item.setData(np.array(xs), np.array(ys))
+
+    def close_polygon(self) -> bool:
+        """Close the polygon being clicked into a measurement; return whether one was made."""
+        scene = _without_repeats(self._vertices)
+        self.cancel_polygon()
+        if len(scene) < 3:
+            return False
+        plane = self.viewport.state.current
+        m = Measurement("polygon", self._to_stored(scene), sop_uid=plane.instance.sop_uid,
+                        frame=plane.frame, instance_ref=plane.instance.id)
+        if self._is_degenerate(m):
+            return False
+        self.add(m)
+        return True
+
+    def cancel_polygon(self) -> None:
+        """Abandon the polygon being clicked."""
+        if self._vertices_item is not None:
+            self.viewport.box.removeItem(self._vertices_item)
+        self._vertices, self._vertices_item = [], None
+
     @staticmethod
     def _is_degenerate(m: Measurement) -> bool:
         pts = np.asarray(m.points)
@@ -362,3 +408,12 @@ class MeasurementLayer:
         for m in items:
             self.delete(m)
         return len(items)
+
+
+def _without_repeats(points: list[QPointF]) -> list[QPointF]:
+    """Drop vertices that repeat the one before (a double click lands on the last vertex)."""
+    kept: list[QPointF] = []
+    for p in points:
+        if not kept or math.hypot(p.x() - kept[-1].x(), p.y() - kept[-1].y()) > 1e-6:
+            kept.append(p)
+    return kept

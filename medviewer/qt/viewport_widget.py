@@ -113,6 +113,7 @@ class ViewportWidget(QWidget):
         self.box.sig_window_drag.connect(self._on_window_drag)
         self.box.sig_scroll.connect(self.state.step)
         self.box.sig_tool_drag.connect(self._on_tool_drag)
+        self.box.sig_tool_click.connect(self._on_tool_click)
         self.box.sigRangeChanged.connect(lambda *_: self._update_corners())
         self.view.sig_mouse_moved.connect(self._on_mouse_moved)
         self.message = QLabel(self.view)
@@ -123,10 +124,17 @@ class ViewportWidget(QWidget):
         self.setFocusPolicy(Qt.StrongFocus)
         # The banner can shrink the canvas without resizing this widget.
         self.view.installEventFilter(self)
+        # A double click closes a polygon; pyqtgraph's scene does not pass it on reliably.
+        self.view.viewport().installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming
         if watched is self.view and event.type() == QEvent.Resize:
             self._place_overlays()
+        elif (event.type() == QEvent.MouseButtonDblClick and self.box.tool == "polygon"
+              and event.button() == Qt.LeftButton and watched is self.view.viewport()):
+            # The double click's first press and release already added the last vertex.
+            self.measurements.close_polygon()
+            return True
         return False
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
@@ -378,6 +386,23 @@ class ViewportWidget(QWidget):
             self._region_drag(start, now, finished)
         elif self.box.tool in TOOLS:
             self.measurements.drag(self.box.tool, start, now, finished)
+
+    def _on_tool_click(self, at, double: bool) -> None:
+        if self._frame is not None and self.box.tool == "polygon":
+            self.measurements.click_polygon(at, double)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        """Enter closes a polygon being drawn, Escape abandons it."""
+        if self.measurements.polygon_in_progress():
+            if event.key() in (Qt.Key_Return, Qt.Key_Enter):
+                self.measurements.close_polygon()
+                event.accept()
+                return
+            if event.key() == Qt.Key_Escape:
+                self.measurements.cancel_polygon()
+                event.accept()
+                return
+        super().keyPressEvent(event)
 
     def _region_drag(self, start, now, finished: bool) -> None:
         """Draw the search rectangle; on release report it in image pixels."""
