@@ -209,3 +209,46 @@ def test_polygon_is_clicked_closed_by_double_click_or_enter_and_escape_cancels(
     viewport.measurements.show_plane(viewport.state.index)
     assert [m.kind for m, _v in viewport.measurements.on_screen()] == ["polygon", "polygon"]
     assert len(viewport.measurements._drawn[viewport.state.index]) == 2
+
+
+def test_key_image_toggles_with_k_is_listed_and_exports_as_key_object_selection(
+        qtbot, tmp_path, monkeypatch):
+    import pydicom
+
+    from medviewer.measurements.store import list_key_images
+    from medviewer.qt.key_image_actions import show_key_images
+
+    win = make_window(qtbot, tmp_path, monkeypatch, write_ct_series(tmp_path / "ct"))
+    viewport = open_first_series(qtbot, win)
+    viewport.setFocus()
+    marked_sop = viewport.state.current.instance.sop_uid
+    qtbot.keyClick(viewport, Qt.Key_K)
+    viewport.state.step(1)
+    qtbot.keyClick(viewport, Qt.Key_K)
+    qtbot.keyClick(viewport, Qt.Key_K)  # toggled off again
+    with Library(win.library_path) as lib:
+        keys = list_key_images(lib)
+    assert len(keys) == 1 and "no longer" in win.statusBar().currentMessage()
+
+    show_key_images(win)
+    dialog = win._key_images_dialog
+    assert dialog.list.count() == 1 and dialog.export_button.isEnabled()
+    files = dialog.export_to(str(tmp_path / "ko"))
+    assert len(files) == 1
+    ko = pydicom.dcmread(files[0])
+    assert ko.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.59"  # Key Object Selection Document
+    assert ko.ConceptNameCodeSequence[0].CodeValue == "113000"  # "Of Interest"
+    referenced = [item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+                  for item in ko.ContentSequence if item.ValueType == "IMAGE"]
+    assert referenced == [marked_sop]
+    assert ko.StudyInstanceUID == pydicom.dcmread(keys[0][2]).StudyInstanceUID
+
+    # Unmarking the last one empties the list; exporting nothing says so and writes nothing.
+    dialog.reject()
+    viewport.state.step(-1)
+    qtbot.keyClick(viewport, Qt.Key_K)
+    show_key_images(win)
+    dialog = win._key_images_dialog
+    assert dialog.list.count() == 0 and not dialog.export_button.isEnabled()
+    assert dialog.export_to(str(tmp_path / "ko2")) == []
+    assert "no key images" in dialog.message.text()

@@ -80,3 +80,31 @@ def instance_ref_for_sop(library: Library, sop_uid: str) -> int | None:
     row = library.conn.execute("SELECT id FROM instances WHERE sop_uid = ? ORDER BY id LIMIT 1",
                                (sop_uid,)).fetchone()
     return int(row[0]) if row else None
+
+
+def toggle_key_image(library: Library, instance_ref: int, frame: int = 0) -> bool:
+    """Mark a frame as a key image, or unmark it if it was one; return whether it is one now."""
+    with library.transaction():
+        cur = library.conn.execute("DELETE FROM key_image_marks WHERE instance_ref = ? AND frame = ?",
+                                   (instance_ref, frame))
+        if cur.rowcount:
+            return False
+        library.conn.execute(
+            "INSERT INTO key_image_marks (instance_ref, frame, created) VALUES (?, ?, ?)",
+            (instance_ref, frame, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+    return True
+
+
+def is_key_image(library: Library, instance_ref: int, frame: int = 0) -> bool:
+    """Return whether a frame is marked as a key image."""
+    return library.conn.execute("SELECT 1 FROM key_image_marks WHERE instance_ref = ? AND frame = ?",
+                                (instance_ref, frame)).fetchone() is not None
+
+
+def list_key_images(library: Library) -> list[tuple[int, int, str, str]]:
+    """Return every key image as (instance id, frame, image location, series description)."""
+    rows = library.conn.execute(
+        "SELECT k.instance_ref, k.frame, i.location, se.modality || ' ' || se.description "
+        "FROM key_image_marks k JOIN instances i ON i.id = k.instance_ref "
+        "JOIN series se ON se.id = i.series_ref ORDER BY k.id")
+    return [(int(r[0]), int(r[1]), r[2], r[3].strip()) for r in rows]

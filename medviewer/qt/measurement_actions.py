@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QLabel, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from medviewer.qt.key_image_actions import add_key_image_actions
+
 # Tool -> (menu text, key, what the status bar says about using it).
 TOOLS = {
     "length": ("Measure length", "L", "Length: drag from end to end"),
@@ -30,6 +32,7 @@ def add_measurement_actions(window, menu) -> None:
     window._action(menu, "Delete all measurements on this image",
                    lambda: window._on_active(lambda v: v.clear_measurements()), "Shift+Delete")
     window._action(menu, "Measurements\u2026", lambda: show_measurements(window), "Ctrl+M")
+    add_key_image_actions(window, menu)
 
 
 def show_measurements(window) -> None:
