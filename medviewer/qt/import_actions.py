@@ -90,13 +90,22 @@ class ImportActionsMixin:
         for skipped in report.skipped:
             log.info("skipped %s: %s (%s)", skipped.path, skipped.reason, skipped.detail)
         self.statusBar().showMessage(text, 15000)
-        if report.skipped:
-            self._show_import_report(report)
+        # SR reports hold no pixels: show their text rather than "no pixel data".
+        from medviewer.qt.sr_text_dialog import (MAX_DOCUMENTS_SHOWN, is_sr_text_document,
+                                                 show_sr_document)
 
-    def _show_import_report(self, report) -> None:
-        lines = [f"{s.path}\n    {s.reason}: {s.detail}" for s in report.skipped]
+        reports = [s for s in report.skipped if os.path.isfile(s.path)
+                   and is_sr_text_document(s.path)]
+        for skipped in reports[:MAX_DOCUMENTS_SHOWN]:
+            show_sr_document(self, skipped.path)
+        others = [s for s in report.skipped if s not in reports[:MAX_DOCUMENTS_SHOWN]]
+        if others:
+            self._show_import_report(others)
+
+    def _show_import_report(self, skipped: list) -> None:
+        lines = [f"{s.path}\n    {s.reason}: {s.detail}" for s in skipped]
         box = QMessageBox(QMessageBox.Information, "Import report",
-                          f"{len(report.skipped)} file(s) were not imported. The rest loaded.",
+                          f"{len(skipped)} file(s) were not imported. The rest loaded.",
                           QMessageBox.Ok, self)
         box.setDetailedText("\n".join(lines))
         box.open()

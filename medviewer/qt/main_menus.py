@@ -14,6 +14,7 @@ from medviewer.qt.measurement_actions import add_measurement_actions
 from medviewer.qt.mpr_window import add_mpr_action
 from medviewer.qt.seg_actions import add_seg_action
 from medviewer.qt.shortcuts import action_id
+from medviewer.qt.sr_text_dialog import add_sr_action
 from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.teaching_menu import TeachingMenu
 from medviewer.qt.viewport_export import add_export_action
@@ -50,6 +51,7 @@ def build_menus(window) -> None:
     window.recent_menu = file_menu.addMenu("Recent libraries")
     window._fill_recent()
     act(file_menu, "Query a PACS\u2026", window.show_pacs, "Ctrl+Shift+P")
+    add_sr_action(window, file_menu)
     act(file_menu, "Open the demo library", window.open_demo)
     file_menu.addSeparator()
     act(file_menu, "Export de-identified copy\u2026", window.export_deidentified, "Ctrl+E")
