@@ -60,6 +60,12 @@ class NoPixelDataError(ImageReadError):
     reason = "no pixel data"
 
 
+class PixelDataTooLargeError(ImageReadError):
+    """The decoded image would exceed the configured size limit."""
+
+    reason = "too large"
+
+
 class UnsupportedTransferSyntaxError(ImageReadError):
     """No installed decoder handles the file's transfer syntax."""
 
@@ -89,3 +95,15 @@ class TaskCancelled(MedViewerError):
 
     def __init__(self, message: str = "cancelled by the user") -> None:
         super().__init__(message)
+
+
+def unexpected_words(exc: BaseException) -> str:
+    """Say in words why a file failed in an unexpected way (no exception class names)."""
+    if isinstance(exc, MemoryError):
+        return "not enough memory to read it (it is far larger than its header says, or damaged)"
+    if isinstance(exc, RecursionError):
+        return "its content is nested too deeply to be read (damaged or hostile)"
+    if isinstance(exc, OSError):
+        return f"it cannot be read from disk ({exc.strerror or 'input/output error'})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"it could not be read ({text})" if text else "it could not be read (damaged)"

@@ -16,6 +16,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``medviewer``; return the process exit code."""
     result = cli_main(argv)
     if isinstance(result, GuiRequest):
+        from medviewer.gui_environment import gui_problem
+
+        # Before Qt: a missing library or display would abort inside QApplication.
+        problem = gui_problem()
+        if problem:
+            sys.stderr.write(f"medviewer: error: {problem}\n")
+            return 2
         from medviewer.qt.app import run_app, run_reading
 
         if result.smoke_test is not None:
@@ -25,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.study or result.package:
             return run_reading(library=result.library, study=result.study, reader=result.reader,
                                package=result.package)
-        return run_app(library=result.library, demo_tour=result.demo_tour)
+        return run_app(library=result.library, demo_tour=result.demo_tour,
+                       demo_started=result.demo_started)
     return result
 
 

@@ -11,8 +11,9 @@ every check passes (timm ``utils/onnx.py`` style, stricter):
    reproduces the torch logits.
 
 Optional variants are written only after their agreement with fp32 is
-measured: ``--int8`` (dynamic quantisation; top-1 agreement >= 97%, mean
-embedding cosine >= 0.99) and ``--fp16`` (top-1 >= 99%, cosine >= 0.999).
+measured: ``--int8`` (dynamic quantisation of the MatMuls, :func:`quantize_int8`;
+top-1 agreement >= 99%, mean embedding cosine >= 0.999) and ``--fp16`` (the same
+limits).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from models.vit import ViTClassifier, architecture_summary
 
 LOGITS_ATOL = 1e-4
 EMBEDDING_COSINE = 0.9999
-VARIANT_LIMITS = {"int8": {"top1": 0.97, "cosine": 0.99}, "fp16": {"top1": 0.99, "cosine": 0.999}}
+VARIANT_LIMITS = {"int8": {"top1": 0.99, "cosine": 0.999}, "fp16": {"top1": 0.99, "cosine": 0.999}}
 
 
 class ExportCheckError(MedViewerError):
@@ -324,20 +325,7 @@ def _add_variant(variant: str, folder: Path, meta: dict[str, Any], inputs: dict[
 
     path = folder / f"model.{variant}.onnx"
     if variant == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        source = folder / "model.onnx"
-        prepared = folder / "model.quant-prep.onnx"
-        try:
-            # Shape inference + graph optimisation first, as ONNX Runtime recommends.
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
-            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
-            source = prepared
-        except Exception as exc:  # pre-processing is an optimisation; plain quantisation still works
-            log(f"int8: quantisation pre-processing skipped ({type(exc).__name__}: {exc})")
-        quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
-        prepared.unlink(missing_ok=True)
+        quantize_int8(folder / "model.onnx", path, log)
     else:
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -360,6 +348,52 @@ def _add_variant(variant: str, folder: Path, meta: dict[str, Any], inputs: dict[
         log(f"{variant}: NOT written, agreement too low ({agreement})")
 
 
+#: The ops quantised in the int8 variant (see :func:`quantize_int8`).
+INT8_OPS = ("MatMul",)
+
+
+def quantize_int8(source: Path, path: Path, log=print) -> None:
+    """Write the int8 variant of ``source`` to ``path``: the MatMuls only, weights per channel.
+
+    ONNX Runtime dynamic quantisation (weights int8 once, activations
+    quantised per batch at run time), measured on ViT-S/16 at 224 px, 2
+    threads (``benchmarks/bench_inference.py``):
+
+    - only ``MatMul`` (every linear layer of the blocks and the head; with
+      constant weights only, ONNX Runtime's default for dynamic
+      quantisation, so the attention products of two activations stay
+      fp32).  Quantising the patch-embedding ``Conv`` too made it 4.6x
+      slower than fp32 (``ConvInteger`` has no fast kernel here) and the
+      whole model 1.81x fp32 instead of 2.1x;
+    - per output channel: each weight column gets its own scale, which
+      lifts the embedding cosine to fp32 from 0.997 to 0.9994 and, with
+      the per-channel kernels, the speed from 2.1x to 2.4x fp32.
+
+    The graph is pre-processed first (shape inference and ONNX Runtime's
+    basic optimisations, as ONNX Runtime recommends); the session that runs
+    the result applies every optimisation level again (``ORT_ENABLE_ALL``
+    in :func:`medviewer.inference.session.create_session`), which fuses each
+    ``DynamicQuantizeLinear`` + ``MatMulInteger`` + scale into one
+    ``DynamicQuantizeMatMul``.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source, path = Path(source), Path(path)
+    prepared = path.with_name(path.stem + ".quant-prep.onnx")
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+        source = prepared
+    except Exception as exc:  # pre-processing is an optimisation; plain quantisation still works
+        log(f"int8: quantisation pre-processing skipped ({type(exc).__name__}: {exc})")
+    try:
+        quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=list(INT8_OPS))
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
 def measure_agreement(reference: Path, candidate: Path, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     """Compare a variant's logits and embeddings with the fp32 model's on all check inputs."""
     from medviewer.inference.session import create_session
@@ -367,8 +401,9 @@ def measure_agreement(reference: Path, candidate: Path, inputs: dict[str, np.nda
     ref_s, _ = create_session(reference, "cpu")
     cand_s, _ = create_session(candidate, "cpu")
     batch = np.concatenate(list(inputs.values()))
-    ref = ref_s.run(["logits", "embedding"], {"image": batch})
-    got = cand_s.run(["logits", "embedding"], {"image": batch})
+    # In chunks: a few hundred 224 px images at once would hold gigabytes of attention maps.
+    ref = _run_chunked(ref_s, batch)
+    got = _run_chunked(cand_s, batch)
     cos = _cosine(ref[1], got[1])
     return {
         "n": int(len(batch)),
@@ -379,6 +414,12 @@ def measure_agreement(reference: Path, candidate: Path, inputs: dict[str, np.nda
         "embedding_min_cosine": float(f"{cos.min():.6f}"),
         "size_bytes": int(candidate.stat().st_size),
     }
+
+
+def _run_chunked(session: Any, batch: np.ndarray, chunk: int = 32) -> list[np.ndarray]:
+    parts = [session.run(["logits", "embedding"], {"image": batch[i:i + chunk]})
+             for i in range(0, len(batch), chunk)]
+    return [np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])]
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,10 +11,11 @@ activations A are the output of ``blocks[-1].norm1`` at the patch tokens
 (the class token dropped), reshaped to the patch grid; the retrieval paper
 the app builds on shows the same map.
 
-The app cannot run this (no gradients in an inference graph, no torch); it
-computes a gradient-free occlusion map through ONNX Runtime, and
-``tests/test_explain_gradcam.py`` measures how well the two agree on the
-same weights.
+The app cannot run this (no torch): the exporter writes the same computation
+as an ONNX graph (``models/gradcam_graph.py``) and checks it against this
+function; ``tests/test_gradcam_onnx.py`` repeats that check, and
+``tests/test_explain_gradcam.py`` measures how well the gradient-free
+occlusion map agrees with it.
 """
 
 from __future__ import annotations

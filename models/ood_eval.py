@@ -12,8 +12,10 @@ model should call unusual, from ``../shared/data`` (see its MANIFEST.md):
 * ``cxr14`` (only for models not trained on ChestX-ray14, e.g. the synthetic
   demo): real NIH films at 256 px.
 
-For each set: AUROC of the bundle's score (mean cosine distance to the k
-nearest training embeddings) with a 95% bootstrap interval, the share flagged
+For each set: AUROC of the bundle's out-of-distribution percentile (as the
+app computes it: k-NN distance to training embeddings, combined with the
+pixel-signature k-NN when the bundle stores it; ``embedding_only_auroc``
+gives the embedding half alone) with a 95% bootstrap interval, the share flagged
 at the bundle's threshold, beside a raw-pixel baseline (the same k-NN score
 on 16x16 grey thumbnails against ``--reference`` training images) and
 random (AUROC 0.5).  The result is stored in ``metadata.json``
@@ -120,17 +122,19 @@ def evaluate_ood(bundle_dir: str | Path, in_domain: list[np.ndarray], out_sets: 
     if ref is None:
         raise ValueError(f"{bundle_dir} carries no out-of-distribution summary; re-export it")
     runner = ModelRunner(bundle, "cpu")
-    threshold_score = float(np.interp(ref.threshold, np.arange(101), ref.quantiles))
+    threshold_score = ref.threshold
 
-    def scores(images):
-        return ref.scores(runner.embed(images))
+    def scores(images, embeddings):  # the app's percentile (embedding and pixel halves combined when stored)
+        return ref.percentiles(embeddings, images)
 
-    s_in = scores(in_domain)
+    e_in = runner.embed(in_domain)
+    s_in = scores(in_domain, e_in)
     pixel_ref = _thumbs(reference_images) if reference_images else None
     p_in = _knn_score(_thumbs(in_domain), pixel_ref, ref.k) if pixel_ref is not None else None
     result: dict[str, Any] = {}
     for name, images in out_sets.items():
-        s_out = scores(images)
+        e_out = runner.embed(images)
+        s_out = scores(images, e_out)
         y = np.r_[np.zeros(len(s_in)), np.ones(len(s_out))]
         s = np.r_[s_in, s_out]
         row = {"auroc": float(f"{roc_auc_score(y, s):.4f}"),
@@ -139,6 +143,8 @@ def evaluate_ood(bundle_dir: str | Path, in_domain: list[np.ndarray], out_sets: 
                "flagged_out": float(f"{(s_out >= threshold_score).mean():.4f}"),
                "flagged_in": float(f"{(s_in >= threshold_score).mean():.4f}"),
                "random_auroc": 0.5}
+        emb_only = np.r_[ref.scores(e_in), ref.scores(e_out)]
+        row["embedding_only_auroc"] = float(f"{roc_auc_score(y, emb_only):.4f}")
         if pixel_ref is not None:
             p_out = _knn_score(_thumbs(images), pixel_ref, ref.k)
             row["pixel_baseline_auroc"] = float(f"{roc_auc_score(y, np.r_[p_in, p_out]):.4f}")
@@ -148,13 +154,15 @@ def evaluate_ood(bundle_dir: str | Path, in_domain: list[np.ndarray], out_sets: 
 
 def ood_eval_text(evaluation: dict[str, Any]) -> str:
     """Return the evaluation as a Markdown table for the card."""
-    lines = ["| other images | n | AUROC (95% CI) | raw-pixel k-NN AUROC | flagged at threshold | in-domain flagged |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| other images | n | AUROC (95% CI) | embedding half alone | raw-pixel k-NN baseline | "
+             "flagged at threshold | in-domain flagged |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in evaluation.items():
         if not isinstance(row, dict) or "auroc" not in row:
             continue
         ci = row.get("ci95") or [float("nan")] * 2
         lines.append(f"| {name} | {row['n_out']} | {row['auroc']:.3f} ({ci[0]:.3f}-{ci[1]:.3f}) | "
+                     f"{row.get('embedding_only_auroc', float('nan')):.3f} | "
                      f"{row.get('pixel_baseline_auroc', float('nan')):.3f} | {row['flagged_out']:.0%} | "
                      f"{row['flagged_in']:.0%} |")
     lines.append("")

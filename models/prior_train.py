@@ -260,24 +260,19 @@ def text_to_image_metrics(model, tokenizer, pairs, cache, pre) -> dict[str, Any]
 
 
 def bm25_metrics(pairs: list[Pair]) -> dict[str, Any]:
-    """The same phrases by BM25 over the reports (the app's own FTS5 index and query rules)."""
-    import sqlite3
-
+    """The same phrases by BM25 over the reports (the app's own index and query rules)."""
+    from medviewer.reports.ranker import ReportRanker
     from medviewer.reports.search import parse_query
     from medviewer.reports.store import index_columns
 
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE VIRTUAL TABLE t USING fts5(affirmed, negated, tokenize = 'porter unicode61')")
-    for i, p in enumerate(pairs):
-        conn.execute("INSERT INTO t (rowid, affirmed, negated) VALUES (?, ?, ?)",
-                     (i, *index_columns(split_sections(p.report))))
+    ranker = ReportRanker.build((i, *index_columns(split_sections(p.report))) for i, p in enumerate(pairs))
     truth = np.array([[f in p.labels for f in FINDINGS] for p in pairs])
 
     def scores(phrase: str) -> np.ndarray:
         out = np.full(len(pairs), -1e9)
-        for rowid, s in conn.execute("SELECT rowid, bm25(t) FROM t WHERE t MATCH ?",
-                                     (parse_query(phrase).expression(),)):
-            out[rowid] = -s
+        query = parse_query(phrase)
+        for rowid, s in ranker.search(query.affirmed, query.negated, len(pairs))[0]:
+            out[rowid] = s
         return out
 
     per_phrase, negation = {}, {}

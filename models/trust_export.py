@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 OOD_FILE = "ood_reference.npy"
+PIXEL_FILE = "ood_pixels.npy"
 OOD_K = 5
 THRESHOLD_PERCENTILE = 95.0
 
@@ -136,20 +137,32 @@ def embed(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     return (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def preprocessed(records, preprocess: dict[str, Any]) -> np.ndarray:
-    """Return the records' images preprocessed by the app's own function (N, C, S, S)."""
-    from medviewer.inference.preprocess import PreprocessConfig, preprocess_image
+def displayed(records) -> list[np.ndarray]:
+    """Return the records' images as the app displays them (the input of ``preprocess_image``)."""
     from models.dataset import raw_image
 
+    return [raw_image(r) for r in records]
+
+
+def preprocessed(images: list[np.ndarray], preprocess: dict[str, Any]) -> np.ndarray:
+    """Return display images preprocessed by the app's own function (N, C, S, S)."""
+    from medviewer.inference.preprocess import PreprocessConfig, preprocess_image
+
     pre = PreprocessConfig.from_metadata(preprocess)
-    return np.stack([preprocess_image(raw_image(r), pre) for r in records]).astype(np.float32)
+    return np.stack([preprocess_image(im, pre) for im in images]).astype(np.float32)
 
 
 def ood_summary(model, train_images: np.ndarray, held_images: np.ndarray, folder: Path,
-                k: int = OOD_K, threshold: float = THRESHOLD_PERCENTILE) -> dict[str, Any]:
-    """Write the reference embeddings into ``folder`` and return the ``ood`` metadata block."""
+                k: int = OOD_K, threshold: float = THRESHOLD_PERCENTILE,
+                train_display: list[np.ndarray] | None = None,
+                held_display: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """Write the reference embeddings (and pixel signatures) into ``folder``; return the ``ood`` block.
+
+    ``train_display`` / ``held_display``: the same images as displayed, for the
+    pixel half of the check (``medviewer.inference.ood.pixel_signatures``).
+    """
     from medviewer.fileio import sha256_file
-    from medviewer.inference.ood import OodReference
+    from medviewer.inference.ood import OodReference, knn_distance, percentile_of, pixel_signatures
 
     reference = embed(model, train_images).astype(np.float16)
     path = folder / OOD_FILE
@@ -159,7 +172,18 @@ def ood_summary(model, train_images: np.ndarray, held_images: np.ndarray, folder
     scores = ref.scores(held)
     quantiles = np.percentile(scores, np.arange(101))
     best = np.percentile(ref.best_similarity(held), np.arange(101))
-    return {
+    pixels = None
+    if train_display and held_display:
+        pixel_ref = pixel_signatures(train_display).astype(np.float16)
+        np.save(folder / PIXEL_FILE, pixel_ref, allow_pickle=False)
+        pixel_scores = knn_distance(pixel_signatures(held_display), pixel_ref.astype(np.float32), k)
+        pixel_q = np.percentile(pixel_scores, np.arange(101))
+        combined = np.maximum(percentile_of(scores, quantiles), percentile_of(pixel_scores, pixel_q))
+        pixels = {"file": PIXEL_FILE, "sha256": sha256_file(folder / PIXEL_FILE),
+                  "signature": "display image as a 16x16 grey thumbnail, centred, unit length",
+                  "quantiles": [float(f"{q:.6g}") for q in pixel_q],
+                  "combined_quantiles": [float(f"{q:.6g}") for q in np.percentile(combined, np.arange(101))]}
+    block = {
         "file": OOD_FILE,
         "sha256": sha256_file(path),
         "method": f"mean cosine distance to the {k} nearest training embeddings (Sun et al., ICML 2022)",
@@ -173,6 +197,10 @@ def ood_summary(model, train_images: np.ndarray, held_images: np.ndarray, folder
         "threshold_choice": f"the {threshold:g}th percentile of the held-out in-domain scores: "
                             f"{100 - threshold:g}% of in-domain images are flagged",
     }
+    if pixels:
+        block["pixels"] = pixels
+        block["method"] += "; combined with the same k-NN score on 16x16 pixel signatures (max of the two percentiles)"
+    return block
 
 
 def add_applicability(state: dict[str, Any], model, folder: Path, *, declared: dict[str, Any] | None = None,
@@ -191,8 +219,10 @@ def add_applicability(state: dict[str, Any], model, folder: Path, *, declared: d
     rng = np.random.default_rng(0)
     pick_train = [train[i] for i in sorted(rng.choice(len(train), min(reference, len(train)), replace=False))]
     pick_held = [held[i] for i in sorted(rng.choice(len(held), min(held_out, len(held)), replace=False))]
-    ood = ood_summary(model, preprocessed(pick_train, state["preprocess"]),
-                      preprocessed(pick_held, state["preprocess"]), folder)
+    train_display, held_display = displayed(pick_train), displayed(pick_held)
+    ood = ood_summary(model, preprocessed(train_display, state["preprocess"]),
+                      preprocessed(held_display, state["preprocess"]), folder,
+                      train_display=train_display, held_display=held_display)
     log(f"domain: {domain['description']}; ood: {ood['reference_embeddings']} reference embeddings, "
         f"threshold score {ood['threshold_score']}")
     return {"domain": domain, "ood": ood}

@@ -117,3 +117,59 @@ def test_reader_study_refuses_out_of_domain_queries(tmp_path, tmp_library):
     assert "case 1: this model was trained on frontal chest radiographs; this image is a head CT" in \
         refusal_message(refused)
     assert screen_cases(cases, None) == (cases, {})  # the pixel baseline has no domain
+
+
+def test_search_keeps_to_the_query_modality_family_unless_asked():
+    from medviewer.retrieval.filters import SearchFilter
+    from medviewer.services.applicability import family_filter
+
+    radiograph = ImageFacts(source="dicom", modality="CR")
+    narrowed, note = family_filter(SearchFilter(), radiograph)
+    assert {"CR", "DX"} <= set(narrowed.modalities) and "CT" not in narrowed.modalities
+    assert "radiograph" in note
+    png, _ = family_filter(SearchFilter(), ImageFacts(source="png"))
+    assert set(png.modalities) == set(narrowed.modalities)  # PNG radiographs with CR/DX
+    ct, _ = family_filter(SearchFilter(), ImageFacts(source="dicom", modality="CT"))
+    assert ct.modalities == ("CT",)
+    asked = SearchFilter(modalities=("CT", "MR"))
+    assert family_filter(asked, radiograph) == (asked, None)  # the user's several values win
+    assert family_filter(SearchFilter(), radiograph, any_modality=True)[0].modalities == ()
+
+
+def test_relevance_feedback_moves_relevant_results_up():
+    from medviewer.retrieval.feedback import rerank, rocchio_query
+
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(16), rng.standard_normal(16)
+    query = a + b  # halfway between two clusters
+    candidates = np.stack([b + 0.1 * rng.standard_normal(16) for _ in range(5)]
+                          + [a + 0.1 * rng.standard_normal(16) for _ in range(5)])
+    plain = rerank(query, candidates, {})
+    marked = rerank(query, candidates, {int(np.flatnonzero(plain.order >= 5)[0] and plain.order[
+        np.flatnonzero(plain.order >= 5)[0]]): True})
+    assert (marked.order[:5] >= 5).all()  # the relevant cluster now fills the top 5
+    rejected = rerank(query, candidates, {0: False})
+    assert rejected.order[-1] == 0  # a result marked not relevant goes last
+    moved = rocchio_query(query, candidates[5:6], candidates[:1])
+    assert np.isclose(np.linalg.norm(moved), 1.0)
+
+
+def test_cli_explain_refuses_a_multiframe_image_without_a_frame(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from pydicom.data import get_testdata_file
+
+    from helpers_demo import DEMO_BUNDLE
+    from medviewer.cli.main import main
+
+    multi = get_testdata_file("SC_rgb_rle_2frame.dcm")  # 2 frames, RGB secondary capture
+    code = main(["explain", str(DEMO_BUNDLE), multi, "--method", "rollout", "--out", str(tmp_path / "m.npy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "2 frames" in err and "--frame" in err and not (tmp_path / "m.npy").exists()
+    code = main(["explain", str(DEMO_BUNDLE), multi, "--frame", "1", "--out", str(tmp_path / "m.npy"), "--json"])
+    out = capsys.readouterr().out
+    import json
+
+    payload = json.loads(out)
+    assert code == 0 and payload["applicable"] is False  # a colour secondary capture
+    assert any("secondary capture" in r for r in payload["reasons"])
+    assert any("colour" in r for r in payload["reasons"])

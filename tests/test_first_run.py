@@ -84,7 +84,7 @@ def test_the_smoke_test_command_runs_the_first_run_path(tmp_path):
     if not (DEMO_BUNDLE / "model.onnx").is_file():
         pytest.skip("the demo bundle models/demo is missing")
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    shot = tmp_path / "end.png"
+    shot = tmp_path / "shots" / "end.png"  # a folder that does not exist yet
     done = subprocess.run([sys.executable, "-m", "medviewer.launcher", "smoke-test", "--json",
                            "--workdir", str(tmp_path / "work"), "--screenshot", str(shot)],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -98,7 +98,7 @@ def test_the_smoke_test_command_runs_the_first_run_path(tmp_path):
                                      "draw the attention overlay"]
     # Everything was written under the work folder, nothing in the user's folders.
     assert (tmp_path / "work" / "data" / "demo" / "demo-library.sqlite").is_file()
-    assert shot.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000 and report["screenshot"] == str(shot)
 
 
 def test_the_demo_model_ships_inside_the_wheel(tmp_path):

@@ -63,3 +63,46 @@ def test_text_search_box_lists_cases_with_thumbnails_and_opens_them(qtbot, libra
         qtbot.mouseClick(panel.rows()[0], Qt.LeftButton)
     assert opened.args[0].case_id == result.hits[0].case_id
     assert panel.add_to_teaching("From words") == len(result.hits)
+
+
+def test_main_window_shows_the_report_of_the_case_on_screen_and_finds_cases_by_words(
+        qtbot, library_path, tmp_path, monkeypatch):
+    """Through the Session: open a film, its report follows; a phrase lists cases; open one beside."""
+    import os
+
+    from medviewer.qt.app import create_window
+    from medviewer.store import Library
+
+    monkeypatch.setenv("MEDVIEWER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MEDVIEWER_DATA_DIR", str(tmp_path / "data"))
+    win = create_window(library_path)
+    qtbot.addWidget(win)
+    win.resize(1500, 950)
+    win.show()
+    with Library(library_path) as library:
+        series = library.series()[0]
+    with qtbot.waitSignal(win.viewports[0].sig_plane_shown, timeout=10000):
+        win.open_series(series.id)
+    case_id = win.session.image.case_id
+    assert case_id is not None and win.report_panel.case_id == case_id
+    with Library(library_path) as library:
+        expected = ReportStore(library).reports_for_case(case_id)[0].sections["findings"]
+    assert expected.split(". ")[0] in win.report_panel.view.toPlainText()
+    win.report_dock.raise_()
+    win.words_dock.raise_()
+    panel = win.text_search_panel
+    qtbot.keyClicks(panel.query, "cardiomegaly")
+    with qtbot.waitSignal(panel.sig_results, timeout=20000) as blocker:
+        qtbot.keyClick(panel.query, Qt.Key_Return)
+    hits = blocker.args[0].hits
+    assert hits and all("Cardiomegaly" in h.labels for h in hits)
+    other = next((h for h in hits if h.case_id != case_id), None)
+    if other is not None:
+        with qtbot.waitSignal(win.viewports[1].sig_plane_shown, timeout=10000):
+            qtbot.mouseClick(panel.rows()[hits.index(other)], Qt.LeftButton)
+        assert win.session.shown[1].case_id == other.case_id
+        # The report panel follows the active image (the query), not the one opened beside.
+        assert win.report_panel.case_id == case_id
+    shot = os.environ.get("MEDVIEWER_SCREENSHOT")
+    if shot:
+        win.grab().save(shot)

@@ -50,7 +50,8 @@ def canvas_pixels(viewport) -> np.ndarray:
 
     image = viewport.view.viewport().grab().toImage().convertToFormat(QImage.Format_RGB888)
     arr = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    return arr[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
+    # Copied: the QImage (and the buffer the array views) goes when this returns.
+    return arr[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
 
 
 def marker_mask(pixels: np.ndarray) -> np.ndarray:
@@ -154,3 +155,22 @@ def test_zero_pixel_spacing_cr_is_shown_with_a_note(qtbot, tmp_path, monkeypatch
     assert viewport.overlay.scale_bar is None  # no spacing, no scale bar
     assert "mm" not in viewport.corner_text("bl")
     assert viewport.zoom_percent() > 0
+
+
+def test_export_viewport_png_leaves_identity_out_unless_asked(qtbot, window, tmp_path):
+    from PIL import Image
+
+    from medviewer.qt.viewport_export import export_viewport_png
+
+    viewport = open_first_series(qtbot, window)
+    plain = np.asarray(Image.open(export_viewport_png(viewport, tmp_path / "a.png")).convert("RGB"))
+    named = np.asarray(Image.open(export_viewport_png(viewport, tmp_path / "b.png",
+                                                      identifying=True)).convert("RGB"))
+    bare = np.asarray(Image.open(export_viewport_png(viewport, tmp_path / "c.png",
+                                                     annotations=False)).convert("RGB"))
+    corner = (slice(0, 40), slice(0, 160))
+    assert plain[corner].max() < 60 < named[corner].max()  # the name only when asked
+    assert marker_mask(plain).sum() > 20 and marker_mask(bare).sum() == 0  # markers go with annotations
+    assert viewport.corner_text("tl").startswith("TEST, Gui")  # the screen is as it was
+    restored = canvas_pixels(viewport)  # the screen shows the name and markers again
+    assert restored[corner].max() > 60 and marker_mask(restored).sum() > 0

@@ -103,3 +103,23 @@ def test_index_identity_covers_weights_and_preprocessing(bundle_dir, tmp_path):
     for f in bundle_dir.iterdir():
         (copy / f.name).write_bytes(f.read_bytes())
     assert load_bundle(copy, verify_graph=False).fingerprint() == base.fingerprint()
+
+
+def test_classify_and_index_build_run_the_checks_of_model_check(tmp_path, capsys):
+    from medviewer.cli.main import main
+    from test_retrieval_support import FLAT_SPECS, make_library
+
+    folder = write_toy_bundle(tmp_path / "toy", input_size=16, resize=16)
+    meta = _meta(folder)
+    meta["preprocessing"]["std"] = [1e-40]  # positive, so valid metadata, but the outputs overflow
+    _write_meta(folder, meta)
+    library = make_library(tmp_path / "lib", FLAT_SPECS)
+    library.close()
+    image = tmp_path / "lib" / "images" / "a.png"
+    errors = []
+    for argv in (["model", "check", str(folder)], ["classify", str(folder), str(image)],
+                 ["index", "build", "--library", str(tmp_path / "lib" / "lib.sqlite"),
+                  "--model", str(folder)]):
+        assert main(argv) == 2, argv
+        errors.append(capsys.readouterr().err)
+    assert all("NaN or infinite" in e for e in errors), errors

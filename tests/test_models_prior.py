@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
@@ -135,3 +136,28 @@ def test_phrase_search_ranks_by_the_joint_space_and_fuses_with_bm25(tiny_bundle,
         ranked = matching_sentences(library, cases[0].id, str(folder))
         assert ranked and [s for s, _ in ranked] and all(-1.0 <= v <= 1.0 for _, v in ranked)
         assert ranked == sorted(ranked, key=lambda x: -x[1])
+
+
+def test_report_panel_ranks_the_report_sentences_with_an_image_text_model(qtbot, tiny_bundle, tmp_path):
+    from medviewer.qt.report_panel import ReportPanel
+    from medviewer.reports import ReportStore
+    from medviewer.reports.importers import import_reports
+    from medviewer.services.importer import import_paths
+    from medviewer.store import Library
+    from medviewer.synthetic import generate_dataset
+
+    manifest = generate_dataset(tmp_path / "d", 2, 6, size=64, ct_series=0, png=False)
+    with Library(tmp_path / "lib.sqlite") as library:
+        import_paths(library, [tmp_path / "d" / "dicom"])
+        import_reports(ReportStore(library), [manifest.reports_csv])
+        case_id = library.cases()[0].id
+    panel = ReportPanel()
+    qtbot.addWidget(panel)
+    panel.show_case(str(tmp_path / "lib.sqlite"), case_id)
+    assert not panel.match_button.isEnabled()  # no image-text model yet
+    panel.set_model(str(tiny_bundle[0]))
+    assert panel.match_button.isEnabled()
+    qtbot.mouseClick(panel.match_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Sentences by similarity" in panel.message.text(), timeout=30000)
+    sentences = panel.report.sections["findings"].split(". ")
+    assert sentences[0].rstrip(".") in panel.message.text()

@@ -14,7 +14,7 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 import helpers_dicom as h
 from medviewer.dicom.pixels import DecodedImage, HeaderWindow, decode, header_windows, read_header
 from medviewer.dicom.sources import FileRef
-from medviewer.errors import ImageReadError, NoPixelDataError, PixelDecodeError
+from medviewer.errors import ImageReadError, NoPixelDataError, PixelDecodeError, TruncatedFileError
 from medviewer.services import image_cache
 from medviewer.services.image_cache import ImageCache
 
@@ -178,7 +178,8 @@ def test_ybr_and_palette_samples_become_rgb():
 def test_decode_errors_are_image_errors(tmp_path):
     with pytest.raises(NoPixelDataError):
         decode(ref(h.pydicom_sample("rtplan.dcm")))
-    with pytest.raises(PixelDecodeError):
+    # Cut short inside its pixel data: said as such (issue 15), not "cannot be decoded".
+    with pytest.raises(TruncatedFileError):
         decode(ref(h.pydicom_sample("MR_truncated.dcm")))
     with pytest.raises(ImageReadError):
         decode(ref(h.write_junk(tmp_path / "junk.dcm")))

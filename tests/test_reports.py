@@ -121,7 +121,7 @@ def test_negated_mentions_do_not_match_and_negated_queries_find_them(report_libr
 def test_query_parsing_drops_filler_and_refuses_empty_phrases():
     q = parse_query("cardiomegaly with no effusion")
     assert q.affirmed == ("cardiomegaly",) and q.negated == ("effusion",)
-    assert parse_query('opacity" OR NEAR(x').expression()  # operators are quoted, not run
+    assert parse_query('opacity" OR NEAR(x').affirmed == ("opacity", "near", "x")  # just words
     with pytest.raises(TextQueryError):
         parse_query("the no")
 
@@ -235,15 +235,33 @@ def test_cli_text_search_json_and_report_commands(report_library, capsys):
     assert main(["search", "--library", str(path)]) == 2
 
 
-def test_report_cleaner_removes_identity_and_keeps_medical_words():
-    from medviewer.reports.deid import clean_report
+def test_bm25_index_is_saved_beside_the_library_and_rebuilt_when_reports_change(tmp_path):
+    from medviewer.reports import ranker as ranker_module
+    from medviewer.reports.ranker import ReportRanker, ranker_folder
+    from medviewer.services.importer import import_paths
+    from medviewer.store import Library
+    from medviewer.synthetic import generate_dataset
 
-    text = ("Patient: Jane Roe  MRN: 12345678\nFINDINGS: Right lower lobe consolidation, 2.5 cm, "
-            "new since 2024-03-01.\nDiscussed with Dr. Quintero on 3 March 2024 at 14:05, "
-            "tel 020 7946 0958, jroe@example.org.")
-    clean, removed = clean_report(text)
-    for value in ("Jane", "Roe", "12345678", "2024", "Quintero", "14:05", "7946", "example.org"):
-        assert value not in clean
-    assert "Right lower lobe consolidation, 2.5 cm" in clean and removed == 8
-    assert clean.splitlines()[0] == "Patient: [name]  MRN: [ID]"
-    assert clean_report("No pleural effusion.") == ("No pleural effusion.", 0)
+    generate_dataset(tmp_path / "d", 3, 9, size=64, ct_series=0, png=False)
+    with Library(tmp_path / "lib.sqlite") as library:
+        import_paths(library, [tmp_path / "d" / "dicom"])
+        store = ReportStore(library)
+        ids = [c.id for c in library.cases()]
+        store.attach("case", ids[0], "Small left effusions.", "typed")
+        assert [h.case_id for h in search_reports(store, "effusion")] == [ids[0]]
+        folder = ranker_folder(library.path)
+        version = store.reports_version()
+        assert ReportRanker.load(folder, version) is not None
+        store.attach("case", ids[1], "No effusion. Large right effusion.", "typed")
+        assert store.reports_version() != version
+        assert ReportRanker.load(folder, store.reports_version()) is None  # the saved one is stale
+        assert sorted(h.case_id for h in search_reports(store, "effusion")) == sorted(ids[:2])
+        assert ReportRanker.load(folder, store.reports_version()) is not None  # rebuilt, saved
+        store.attach("case", ids[2], "The heart is not enlarged. Small effusion.", "typed")
+        found = [h.case_id for h in search_reports(store, "enlarged effusion", k=3)]
+        assert ids[2] not in found  # a partial match that denies "enlarged" contradicts the phrase
+        assert ids[0] in found  # "effusion" alone, nothing denied: a partial match
+        # A damaged saved index is rebuilt, not trusted.
+        ranker_module._BUILT.clear()
+        (folder / "report_ids.npy").write_bytes(b"broken")
+        assert [h.case_id for h in search_reports(store, "no effusion")] == [ids[1]]

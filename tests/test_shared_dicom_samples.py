@@ -24,7 +24,11 @@ from medviewer.store import Library
 pytestmark = pytest.mark.shared_data
 
 KNOWN_REASONS = {"not DICOM", "truncated", "no pixel data", "unsupported transfer syntax",
-                 "pixel data could not be decoded", "unreadable", "duplicate"}
+                 "pixel data could not be decoded", "unreadable", "duplicate",
+                 # Listed by name, not scanned (issue 15: every file gets a line).
+                 "not an image", "damaged zip", "unsafe zip member", "duplicate zip member",
+                 "zip bomb", "too large", "link loop", "broken link", "not a regular file",
+                 "link to a folder", "unusable file name", "unreadable folder"}
 GE_HEAD = "dcm_qa_ct-GE-head-CT-series/In/GE"
 
 

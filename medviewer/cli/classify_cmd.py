@@ -44,6 +44,7 @@ def run(args) -> int:
     from medviewer.dicom.sources import iter_files
     from medviewer.errors import ImageReadError, MedViewerError
     from medviewer.inference import ModelRunner, load_bundle
+    from medviewer.inference.runner import check_runs
 
     from medviewer.inference.applicability import assess, image_facts
     from medviewer.inference.postprocess import task_outputs
@@ -51,6 +52,7 @@ def run(args) -> int:
     bundle = load_bundle(args.bundle)
     runner = ModelRunner(bundle, args.provider, batch_size=args.batch_size,
                          variant=None if args.variant == "fp32" else args.variant)
+    check_runs(runner)  # the checks of `model check`, before any image is read
     names, images, facts, skipped = [], [], [], []
     for ref in iter_files(args.paths):
         try:
@@ -65,7 +67,7 @@ def run(args) -> int:
     raw = runner.run(images, wanted) if images else {}
     results = ([{label: float(v) for label, v in zip(bundle.labels, row)}
                 for row in task_outputs(raw["logits"], bundle.task)] if images else [])
-    checks = [assess(bundle, f, raw["embedding"][i:i + 1] if "embedding" in raw else None)
+    checks = [assess(bundle, f, raw["embedding"][i:i + 1] if "embedding" in raw else None, images[i])
               for i, f in enumerate(facts)]
     payload = {
         "bundle": str(bundle.path),

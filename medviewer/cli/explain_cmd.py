@@ -117,7 +117,7 @@ def run_explain(args) -> int:
     if args.label is not None and args.label not in explainer.labels:
         raise MedViewerError(f"unknown label {args.label!r}", path=args.bundle,
                              hint=f"the model's labels are {', '.join(explainer.labels)}")
-    applicability = assess(explainer.bundle, facts, explainer.outputs(image, ("embedding",)).embedding)
+    applicability = assess(explainer.bundle, facts, explainer.outputs(image, ("embedding",)).embedding, image)
     try:
         request = _request(args, args.method)
         if args.method == "similarity":

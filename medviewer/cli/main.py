@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from medviewer import __version__
-from medviewer.errors import MedViewerError
 
+from medviewer import __version__
 from medviewer.cli.output import GuiRequest, fail
+from medviewer.errors import MedViewerError
 
 # Modules that contribute subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
@@ -82,5 +83,17 @@ def main(argv: list[str] | None = None) -> int | GuiRequest:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return fail(f"{where}{exc.strerror or 'the file cannot be read or written'}")
+    except MemoryError:
+        return fail("not enough memory for this input (is it far larger than an image?)")
+    except RecursionError:
+        return fail("the input is nested too deeply to be read (a damaged or hostile file)")
+    except Exception as exc:
+        if os.environ.get("MEDVIEWER_DEBUG"):
+            raise
+        return fail(f"unexpected problem ({type(exc).__name__}: {exc}); rerun with "
+                    "MEDVIEWER_DEBUG=1 for details and report it")
 
 

@@ -28,20 +28,16 @@ def register(subparsers) -> None:
 
 def run_check(args) -> int:
     """Load and validate a bundle, run one blank image, and report provider and checksum."""
-    import numpy as np
-
     from medviewer.errors import MedViewerError
     from medviewer.inference import ModelRunner, describe, load_bundle
+    from medviewer.inference.runner import check_runs
 
     try:
         bundle = load_bundle(args.bundle)
         runner = ModelRunner(bundle, args.provider, strict=args.strict,
                              variant=None if args.variant == "fp32" else args.variant)
         size = bundle.preprocess.input_size
-        out = runner.run([np.zeros((size, size), np.uint8)], ("logits", "embedding"))
-        if not all(np.all(np.isfinite(v)) for v in out.values()):
-            raise MedViewerError("the model outputs NaN or infinite values", path=bundle.path,
-                                 hint="re-export the bundle with `python -m models.export`")
+        check_runs(runner)
     except MedViewerError as exc:
         if args.json:
             emit(True, {"ok": False, "error": str(exc), "error_type": type(exc).__name__,

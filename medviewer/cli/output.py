@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -22,14 +23,32 @@ class GuiRequest:
     package: str | None = None
     # Open the demo library with one case classified, searched and explained.
     demo_tour: bool = False
+    # When ``medviewer demo`` started (perf_counter), so "ready in" counts its build.
+    demo_started: float | None = None
     # Options of ``medviewer smoke-test`` (the first-run path run headless), when asked for.
     smoke_test: dict | None = None
 
 
+def strict_json(value: Any) -> Any:
+    """Return ``value`` with NaN and infinities as ``null``, so the JSON is valid (RFC 8259)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # numpy scalars and arrays
+        return strict_json(value.tolist())
+    return value
+
+
 def emit(as_json: bool, payload: Any, text: str) -> None:
-    """Print ``payload`` as JSON when ``as_json`` is set, else the human ``text``."""
+    """Print ``payload`` as JSON when ``as_json`` is set, else the human ``text``.
+
+    The JSON never holds NaN or Infinity (a number that is not known is ``null``).
+    """
     if as_json:
-        json.dump(payload, sys.stdout, indent=2, default=str)
+        json.dump(strict_json(payload), sys.stdout, indent=2, default=str, allow_nan=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(text.rstrip("\n") + "\n")

@@ -152,7 +152,9 @@ class Exporter:
             self._skip(ref, type(exc).__name__, exc.message + (f" ({exc.hint})" if exc.hint
                                                                  else ""))
         except Exception as exc:  # noqa: BLE001 - one bad file never stops an export
-            self._skip(ref, "unreadable", f"{type(exc).__name__}: {exc}")
+            from medviewer.errors import unexpected_words
+
+            self._skip(ref, "unreadable", unexpected_words(exc))
         return None
 
     def _add(self, ref: FileRef, regions: list[Region]) -> WrittenFile:

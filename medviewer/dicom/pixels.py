@@ -223,6 +223,12 @@ def _grey_raster(arr: np.ndarray) -> DecodedImage:
 
 def _decode_dicom(ref: FileRef) -> DecodedImage:
     from pydicom import dcmread
+
+    from medviewer.dicom.scan import scan
+
+    # The header scan first: it stops early on garbage, refuses images over the size
+    # limit and cut-short files, so the full read below only runs on a plausible image.
+    scan(ref)
     with ref.open() as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from medviewer.errors import (
     ImageReadError,
     NoPixelDataError,
     NotDicomError,
+    PixelDataTooLargeError,
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
@@ -35,6 +37,10 @@ NON_IMAGE_SOP_CLASSES = {
 TRANSFER_SYNTAX_NAMES = {"1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression"}
 # Header values above this size are not read during a scan.
 DEFER_SIZE = 4096
+# Top-level tags out of order more often than this mean garbage, not a header.
+MAX_TAG_DISORDER = 32
+# Images larger than this (decoded) are refused with a reason rather than failing in render.
+DEFAULT_MAX_PIXEL_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -148,23 +154,74 @@ def _read_dataset(ref: FileRef, fh):
     return ds
 
 
+def _garbage_guard():
+    """Return a ``stop_when`` for pydicom that stops at the first sign of garbage.
+
+    A stored dataset's top-level tags are never in group 0 (the command group) and rise;
+    real files break the order now and then, garbage all the time.  Zeros parse as an
+    endless run of (0000,0000); stopping there bounds the work (a 4 GiB file of zeros
+    would otherwise be walked element by element at a few MB/s).
+    """
+    state = {"last": -1, "disorder": 0}
+
+    def stop_when(tag, _vr, _length) -> bool:
+        value = int(tag)
+        if value >> 16 == 0:
+            return True
+        # (pydicom may offer one tag twice while it settles explicit vs implicit VR.)
+        if value < state["last"]:
+            state["disorder"] += 1
+            if state["disorder"] > MAX_TAG_DISORDER:
+                return True
+        state["last"] = value
+        return False
+
+    return stop_when
+
+
+def _read(fh, force: bool):
+    from pydicom.filereader import read_partial
+
+    return read_partial(fh, _garbage_guard(), defer_size=DEFER_SIZE, force=force)
+
+
+def _dataset_starts_in_group_0(fh) -> bool:
+    """Tell whether the dataset (after any preamble and file meta) starts in group 0000.
+
+    pydicom reads a leading command group (a network message's header) to its end before
+    anything else, so a file of zeros would be read whole; a stored file never has one.
+    """
+    head = fh.read(132)
+    peek = head[:4]
+    if head[128:132] == b"DICM":
+        element = fh.read(12)  # (0002,0000) group length, explicit VR little endian
+        peek = b""
+        if element[:6] == b"\x02\x00\x00\x00UL":
+            fh.seek(132 + 12 + int.from_bytes(element[8:12], "little"))
+            peek = fh.read(4)
+    fh.seek(0)
+    return len(peek) == 4 and peek[:2] == b"\x00\x00"
+
+
 def _parse(ref: FileRef, fh):
-    from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
+    if _dataset_starts_in_group_0(fh):
+        raise NotDicomError("not a DICOM file (its data starts with zeros or a network "
+                            "command, not an image header)", path=ref.display)
     try:
-        return dcmread(fh, defer_size=DEFER_SIZE)
+        return _read(fh, force=False)
     except InvalidDicomError:
         pass
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types on damaged headers
+    except Exception as exc:
         raise _header_error(ref, exc, fh) from exc
     # No 128-byte preamble + "DICM": older files are raw datasets. Accept one
     # only if what parses looks like an image header, not random bytes.
     fh.seek(0)
     try:
-        ds = dcmread(fh, defer_size=DEFER_SIZE, force=True)
+        ds = _read(fh, force=True)
         plausible = ds.get("SOPClassUID") or (ds.get("Rows") and ds.get("Columns"))
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "not DICOM"
+    except Exception as exc:
         raise NotDicomError("not a DICOM file (no DICM prefix and no readable header)",
                             path=ref.display) from exc
     if not plausible:
@@ -231,17 +288,35 @@ def _scan_dicom(ref: FileRef) -> InstanceHeader:
     # pydicom warns about every odd value; the scan keeps what it can and stays quiet.
     with ref.open() as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _header_from_dataset(ref, _read_dataset(ref, fh))
+        ds = _read_dataset(ref, fh)
+        try:
+            return _header_from_dataset(ref, ds)
+        except ImageReadError:
+            raise
+        except (NotImplementedError, ValueError, TypeError, KeyError, AttributeError,
+                OverflowError, IndexError, EOFError, OSError) as exc:
+            # A value pydicom cannot convert (an unknown VR, a bad length) is damage.
+            raise ImageReadError(f"the header is damaged ({_words(exc)})", path=ref.display,
+                                 hint="copy the file again from its source") from exc
+
+
+def _words(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "no detail given"
 
 
 def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     v = HeaderValues(ds)  # each value read once, the simple forms without Dataset.get
     sop_class = str(v.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
-    if sop_class in NON_IMAGE_SOP_CLASSES:
-        raise NoPixelDataError(NON_IMAGE_SOP_CLASSES[sop_class], path=ref.display)
     pixel = _pixel_element(ds)
+    if sop_class in NON_IMAGE_SOP_CLASSES and pixel is None:
+        # A DICOMDIR that also carries an image is imported; a plain one is an index.
+        raise NoPixelDataError(NON_IMAGE_SOP_CLASSES[sop_class], path=ref.display)
     if pixel is None and _ends_early(ds, ref):
         raise TruncatedFileError("the file ends inside its header", path=ref.display,
+                                 hint="the file was cut short; copy it again from its source")
+    if pixel is None and v.get("Rows") and v.get("Columns"):
+        # An image header without its pixels: the file was cut at an element boundary.
+        raise TruncatedFileError("the file ends before its pixel data", path=ref.display,
                                  hint="the file was cut short; copy it again from its source")
     if pixel is None:
         kind = str(v.get("Modality", "") or "").strip()
@@ -262,13 +337,22 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
     frames = _int(v.get("NumberOfFrames"), 1) or 1
     samples = _int(v.get("SamplesPerPixel"), 1) or 1
     bits = _int(v.get("BitsAllocated"), 0) or 0
+    if bits not in (1, 8, 16, 32, 64):
+        raise ImageReadError(f"(0028,0100) Bits Allocated is {bits}, not 1, 8, 16, 32 or 64",
+                             path=ref.display, hint="the header is damaged; the pixels cannot "
+                             "be interpreted")
+    check_pixel_size(rows, columns, frames, samples, bits, ref.display)
     length = getattr(pixel, "length", None)
     tell = getattr(pixel, "value_tell", None)
     if not ts.is_encapsulated and bits:
         stored = 2 if str(v.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422" \
             else samples
         expected = (rows * columns * frames * stored * bits + 7) // 8
-        if length is not None and length != 0xFFFFFFFF and length < expected:
+        if length == 0xFFFFFFFF:
+            raise ImageReadError("native pixel data has an undefined length (only compressed "
+                                 "pixel data may)", path=ref.display,
+                                 hint="the header is damaged or its transfer syntax is wrong")
+        if length is not None and length < expected:
             raise TruncatedFileError(
                 f"pixel data holds {length} bytes, {expected} expected", path=ref.display,
                 hint="the file was cut short or its header is wrong")
@@ -318,6 +402,33 @@ def _header_from_dataset(ref: FileRef, ds) -> InstanceHeader:
         image_orientation=_floats(v.get("ImageOrientationPatient"), 6),
         burned_in_annotation=text("BurnedInAnnotation"),
     )
+
+
+def max_pixel_bytes() -> int:
+    """Return the largest decoded image accepted, in bytes (``MEDVIEWER_MAX_PIXEL_MB``, 1024)."""
+    try:
+        megabytes = float(os.environ.get("MEDVIEWER_MAX_PIXEL_MB", DEFAULT_MAX_PIXEL_MB))
+    except ValueError:
+        megabytes = DEFAULT_MAX_PIXEL_MB
+    return int(max(1.0, megabytes) * (1 << 20))
+
+
+def check_pixel_size(rows: int, columns: int, frames: int, samples: int, bits: int,
+                     display: str) -> None:
+    """Refuse an image whose decoded pixels would exceed :func:`max_pixel_bytes`.
+
+    Raises
+    ------
+    PixelDataTooLargeError
+    """
+    size = rows * columns * max(1, frames) * max(1, samples) * max(8, bits) // 8
+    limit = max_pixel_bytes()
+    if size > limit:
+        raise PixelDataTooLargeError(
+            f"its pixel data would need {size / (1 << 20):,.0f} MB decoded, over the limit of "
+            f"{limit / (1 << 20):,.0f} MB ({rows} x {columns} x {frames} frames x {samples} "
+            f"samples x {bits} bits)", path=display,
+            hint="raise MEDVIEWER_MAX_PIXEL_MB if this image is real and memory allows")
 
 
 def _ends_early(ds, ref: FileRef) -> bool:

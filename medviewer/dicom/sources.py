@@ -81,8 +81,15 @@ class FileRef:
     def for_path(cls, path: str | os.PathLike) -> FileRef:
         """Return a reference to a plain file, with its size and mtime."""
         path = os.path.abspath(path)
-        stat = os.stat(path)
-        return cls(path=path, size=stat.st_size, mtime=stat.st_mtime)
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise NotAnImageFileError("a folder, not an image file", path=path,
+                                      hint="name one file, or import the folder")
+        if not stat.S_ISREG(info.st_mode):
+            # Opening a pipe would wait forever for a writer.
+            raise NotAnImageFileError("not a regular file (a pipe, socket or device)",
+                                      path=path, hint="name an image file")
+        return cls(path=path, size=info.st_size, mtime=info.st_mtime)
 
     @classmethod
     def for_zip_member(cls, archive: str | os.PathLike, member: str) -> FileRef:
@@ -95,13 +102,20 @@ class FileRef:
 
 
 # Bounds on what one zip member may make us read (a "zip bomb" is refused, not inflated):
-# its uncompressed size, and how much larger than its compressed size it may be.
-MAX_MEMBER_BYTES = 2 << 30
+# its uncompressed size (a member is read into memory whole), and how much larger than its
+# compressed size it may be.
+MAX_MEMBER_BYTES = 256 << 20
 MAX_MEMBER_RATIO = 200
 _RATIO_FLOOR = 1 << 20  # small members may compress as well as they like
 
 SkipSink = Callable[[str, str, str], None]
 """Receives ``(name, reason, detail)`` for each input that :func:`iter_files` does not yield."""
+
+
+class NotAnImageFileError(ImageReadError):
+    """A path names a folder, a pipe or a device where an image file is needed."""
+
+    reason = "not a file"
 
 
 class ZipMemberError(ImageReadError):
@@ -199,9 +213,10 @@ def read_member(archive: str, member: str) -> bytes:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
             if info.file_size > MAX_MEMBER_BYTES:
-                raise ZipMemberError(f"the member is {info.file_size / 2**30:.1f} GiB, over the "
-                                     f"{MAX_MEMBER_BYTES >> 30} GiB limit", path=display,
-                                     reason="too large", hint="unpack it and import the file")
+                raise ZipMemberError(f"the member is {info.file_size >> 20} MB, over the "
+                                     f"{MAX_MEMBER_BYTES >> 20} MB read from an archive",
+                                     path=display, reason="too large",
+                                     hint="unpack the archive and import the file itself")
             if info.file_size > _RATIO_FLOOR and info.file_size > MAX_MEMBER_RATIO * max(
                     1, info.compress_size):
                 raise ZipMemberError(
@@ -341,10 +356,10 @@ def iter_files(inputs: Iterable[str | os.PathLike],
 
     def one_file(full: str) -> Iterator[FileRef]:
         name = os.path.basename(full)
+        # A DICOMDIR met in a folder walk is listed as a file (its scan says what it is):
+        # the files it references lie in the same tree and are listed anyway.
         if name.lower().endswith(".zip") and os.path.isfile(full) and _is_zip(full):
             yield from once(_iter_zip(full, skip))
-        elif name.upper() == "DICOMDIR" and os.path.isfile(full):
-            yield from once(_iter_dicomdir(full, skip))
         elif not _is_candidate(name):
             skip(_printable(full), *_not_candidate_reason(name))
         else:

@@ -11,7 +11,6 @@ from medviewer.explain.attention import FUSIONS
 from medviewer.explain.geometry import InputGeometry
 
 
-
 @dataclass(frozen=True)
 class MapMethod:
     """One kind of map: the registry entry the CLI, the overlay panel and the reports read.
@@ -43,8 +42,8 @@ class MapMethod:
 MAP_METHODS: tuple[MapMethod, ...] = (
     MapMethod("rollout", "Attention rollout", "Attention rollout"),
     MapMethod("attention", "Raw attention", "Raw attention (block, head)"),
-    MapMethod("gradcam", "Grad-CAM", "Class map (Grad-CAM)"),
-    MapMethod("occlusion", "Occlusion saliency", "Class saliency (occlusion)"),
+    MapMethod("gradcam", "Grad-CAM", "Class map: Grad-CAM"),
+    MapMethod("occlusion", "Occlusion saliency", "Class map: occlusion (slow)"),
     MapMethod("similarity", "Patch match (rank in the pair)", "Why similar (search result)",
               pair=True),
 )

@@ -293,7 +293,7 @@ class Applicability:
         """Return one line for a panel or the CLI: verdict first, then the reasons."""
         parts = []
         if not self.applicable:
-            parts.append("Does not apply: " + " ".join(self.reasons))
+            parts.append("Does not apply: " + " ".join(r[:1].upper() + r[1:] for r in self.reasons))
         if self.unusual:
             parts.append(f"Unusual for this model (out-of-distribution percentile "
                          f"{self.ood_percentile:.0f}, threshold {self.ood_threshold:.0f}).")
@@ -386,7 +386,7 @@ def ood_reference(bundle):
     return _OOD_CACHE[key]
 
 
-def assess(bundle, facts: ImageFacts, embedding=None) -> Applicability:
+def assess(bundle, facts: ImageFacts, embedding=None, image=None) -> Applicability:
     """Return the header check and, given the image's embedding, its out-of-distribution percentile.
 
     Parameters
@@ -397,6 +397,8 @@ def assess(bundle, facts: ImageFacts, embedding=None) -> Applicability:
     embedding : np.ndarray, optional
         The image's embedding from this bundle; without it (or when the bundle
         carries no summary) the percentile is None and a note says why.
+    image : np.ndarray, optional
+        The display image, for the pixel half of the percentile.
     """
     result = check_applicability(Domain.from_metadata(bundle.metadata), facts)
     reference = ood_reference(bundle)
@@ -407,5 +409,5 @@ def assess(bundle, facts: ImageFacts, embedding=None) -> Applicability:
                                       "embeddings: how unusual the image is cannot be told"])
     if embedding is None:
         return result
-    percentile = float(reference.percentiles(embedding)[0])
+    percentile = float(reference.percentiles(embedding, None if image is None else [image])[0])
     return result.with_ood(percentile, reference.threshold)

@@ -273,6 +273,9 @@ def _read_metadata(folder: Path) -> dict[str, Any]:
         raise BundleMetadataError(
             f"{METADATA_FILE} cannot be read: {exc}", path=folder, hint=_REEXPORT
         ) from exc
+    except RecursionError as exc:
+        raise BundleMetadataError(f"{METADATA_FILE} is nested too deeply to be a bundle's "
+                                  "metadata", path=folder, hint=_REEXPORT) from exc
 
 
 def _verify_checksum(model_path: Path, expected: str, folder: Path) -> None:

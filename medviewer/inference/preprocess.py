@@ -34,6 +34,8 @@ from PIL import Image
 
 from medviewer.inference.errors import PreprocessError
 
+# The shorter side after resizing; beyond this a bundle is certainly wrong (and would not fit).
+MAX_RESIZE = 4096
 WINDOW_POLICIES = ("display", "minmax")
 INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
@@ -88,6 +90,9 @@ class PreprocessConfig:
             found.append(f"input_size must be positive, not {self.input_size}")
         if int(self.resize) < int(self.input_size):
             found.append(f"resize ({self.resize}) is smaller than input_size ({self.input_size})")
+        elif int(self.resize) > MAX_RESIZE:
+            # Larger would allocate gigabytes per image before the crop.
+            found.append(f"resize ({self.resize}) is over {MAX_RESIZE} pixels")
         if self.channels not in (1, 3):
             found.append(f"channels must be 1 or 3, not {self.channels}")
         for name in ("mean", "std"):
@@ -96,6 +101,8 @@ class PreprocessConfig:
                 found.append(f"{name} needs 1 or {self.channels} values, not {len(values)}")
         if any(not np.isfinite(s) or s <= 0 for s in self.std):
             found.append("std values must be positive")
+        if any(not np.isfinite(m) for m in self.mean):
+            found.append("mean values must be finite numbers")
         if self.window_policy not in WINDOW_POLICIES:
             found.append(
                 f"window_policy must be one of {WINDOW_POLICIES}, not {self.window_policy!r}"

@@ -262,3 +262,22 @@ def describe(runner: ModelRunner) -> dict[str, Any]:
         **runner.provider_report().to_dict(),
         "warnings": list(bundle.warnings),
     }
+
+
+def check_runs(runner: ModelRunner) -> None:
+    """Run one blank image and refuse a model whose outputs are not finite numbers.
+
+    ``model check``, ``classify`` and index builds all call this before trusting a bundle,
+    so a bundle whose normalisation or weights are broken fails the same way everywhere.
+
+    Raises
+    ------
+    InferenceError
+    """
+    size = runner.bundle.preprocess.input_size
+    wanted = tuple(name for name in ("logits", "embedding") if runner.bundle.outputs.get(name))
+    out = runner.run([np.zeros((size, size), np.uint8)], wanted)
+    if not all(np.all(np.isfinite(v)) for v in out.values()):
+        raise InferenceError("the model outputs NaN or infinite values", path=runner.bundle.path,
+                             hint="its preprocessing (mean/std) or weights are broken; "
+                                  "re-export the bundle with `python -m models.export`")

@@ -22,7 +22,7 @@ import numpy as np
 from medviewer.errors import MedViewerError
 from medviewer.measurements.model import Measurement, measure
 from medviewer.measurements.store import (add_measurement, instance_ref_for_sop,
-                                          list_measurements)
+                                          list_measurements, measurement_exists)
 from medviewer.store.library import Library
 
 MANUFACTURER = "MedViewer"
@@ -299,8 +299,7 @@ def import_report(library: Library, path: str | Path) -> ImportSummary:
                                                                 None) else ""
         if label == kind:
             label = ""
-        existed = bool(tracking_uid) and library.conn.execute(
-            "SELECT 1 FROM measurements WHERE uid = ?", (tracking_uid,)).fetchone() is not None
+        existed = bool(tracking_uid) and measurement_exists(library, tracking_uid)
         try:
             measurement = Measurement(kind=kind, points=[tuple(p) for p in points], sop_uid=sop,
                                       frame=frame, label=label, uid=tracking_uid, source=source)

@@ -55,6 +55,12 @@ def list_measurements(library: Library) -> list[tuple[Measurement, str, str]]:
     return [(_row(r), r[9], r[10].strip()) for r in rows]
 
 
+def measurement_exists(library: Library, uid: str) -> bool:
+    """Return whether the library holds a measurement with this tracking UID."""
+    return library.conn.execute("SELECT 1 FROM measurements WHERE uid = ?",
+                                (uid,)).fetchone() is not None
+
+
 def delete_measurement(library: Library, measurement_id: int) -> bool:
     """Delete one measurement; return whether it existed."""
     with library.transaction():

@@ -60,7 +60,8 @@ def create_window(library: str | None = None):
     return window
 
 
-def run_app(library: str | None = None, demo_tour: bool = False) -> int:
+def run_app(library: str | None = None, demo_tour: bool = False,
+            demo_started: float | None = None) -> int:
     """Run the GUI until the window closes; return the exit code.
 
     With ``demo_tour`` (``medviewer demo``) the opened demo library shows one case
@@ -76,7 +77,7 @@ def run_app(library: str | None = None, demo_tour: bool = False) -> int:
     window = create_window(library)
     window.show()
     if demo_tour and window.library_path:
-        window.start_demo_tour()
+        window.start_demo_tour(started=demo_started)
     return QApplication.instance().exec()
 
 

@@ -9,18 +9,24 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget, QWidget)
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QStackedWidget,
+                               QWidget)
 
 from medviewer.display.corner_text import patient_lines, study_lines
 from medviewer.display.windowing import PRESET_KEYS, PRESETS, auto_window, preset_applies
 from medviewer.qt.case_panel import CasePanel
 from medviewer.qt.dialogs import ShortcutSheetDialog
+from medviewer.display.hanging import MAX_VIEWPORTS, parse_layout
+from medviewer.qt.hanging import add_layout_actions
 from medviewer.qt.library_panel import LibraryPanel
 from medviewer.qt.measurement_actions import TOOL_HELP, add_measurement_actions
 from medviewer.qt.model_panel import ModelPanel
 from medviewer.qt.mpr_window import add_mpr_action
+from medviewer.qt.seg_actions import add_seg_action
+from medviewer.qt.viewport_export import add_export_action
 from medviewer.qt.overlay_panel import OverlayPanel
 from medviewer.qt.shortcuts import action_id, apply_shortcuts
+from medviewer.qt.report_panel import ReportPanel, TextSearchPanel
 from medviewer.qt.similar_panel import SimilarCasesPanel
 from medviewer.qt.study_menu import ReaderStudyMenu
 from medviewer.qt.teaching_menu import TeachingMenu
@@ -34,8 +40,15 @@ from medviewer.services.settings import Settings, save_settings, user_library_fo
 from medviewer.services.viewer_state import ScrollSync, WindowLink
 from medviewer.store.library import Library
 
-LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
 log = logging.getLogger(__name__)
+
+
+def _is_layout(name: str) -> bool:
+    try:
+        parse_layout(name)
+    except ValueError:
+        return False
+    return True
 
 
 class MainWindow(QMainWindow):
@@ -67,7 +80,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status()
         self._build_actions()
-        self.set_layout(settings.layout if settings.layout in LAYOUTS else "1x1")
+        self.set_layout(settings.layout if _is_layout(settings.layout) else "1x1")
         self.apply_settings(settings)
         restore_window_state(self, settings)
         self.demo_tour = None
@@ -105,7 +118,13 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(session, self)
         model_dock = QDockWidget("Model", self)
         model_dock.setObjectName("modelDock")
-        model_dock.setWidget(self.model_panel)
+        # The dock shares the column's height: scroll rather than squash the probabilities and
+        # the applicability verdict above them.
+        model_scroll = QScrollArea(model_dock)
+        model_scroll.setWidgetResizable(True)
+        model_scroll.setFrameShape(QScrollArea.NoFrame)
+        model_scroll.setWidget(self.model_panel)
+        model_dock.setWidget(model_scroll)
         self.addDockWidget(Qt.RightDockWidgetArea, model_dock)
         self.model_dock = model_dock
         self.similar_panel = SimilarCasesPanel(session, self)
@@ -122,12 +141,31 @@ class MainWindow(QMainWindow):
         overlay_dock.setWidget(self.overlay_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, overlay_dock)
         self.overlay_dock = overlay_dock
-        self.tabifyDockWidget(case_dock, model_dock)
+        # The report beside the image (a tab of the Case column), and search by words as a
+        # tab of Similar cases: both list cases the same way.
+        self.report_panel = ReportPanel(session, self)
+        report_dock = QDockWidget("Report", self)
+        report_dock.setObjectName("reportDock")
+        report_dock.setWidget(self.report_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, report_dock)
+        self.report_dock = report_dock
+        self.text_search_panel = TextSearchPanel(session, self)
+        self.text_search_panel.sig_open_case.connect(self.open_text_hit)
+        words_dock = QDockWidget("Find by words", self)
+        words_dock.setObjectName("wordsDock")
+        words_dock.setWidget(self.text_search_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, words_dock)
+        self.words_dock = words_dock
+        self.tabifyDockWidget(case_dock, report_dock)
+        self.tabifyDockWidget(report_dock, model_dock)
         self.tabifyDockWidget(model_dock, overlay_dock)
+        self.tabifyDockWidget(similar_dock, words_dock)
+        similar_dock.raise_()
         case_dock.raise_()
         self.resizeDocks([dock, case_dock], [330, 330], Qt.Horizontal)
-        # Similar cases get the larger share of the right column: their thumbnails need it.
-        self.resizeDocks([case_dock, similar_dock], [380, 520], Qt.Vertical)
+        # Similar cases get the larger share of the right column: five results with their
+        # thumbnails and the query's applicability must fit at 1920 x 1080.
+        self.resizeDocks([case_dock, similar_dock], [300, 620], Qt.Vertical)
 
     def _build_central(self) -> None:
         # The first-run page stands in for the viewports until a library is open.
@@ -145,7 +183,7 @@ class MainWindow(QMainWindow):
         self.central.addWidget(self.welcome)
         self.central.addWidget(self.grid_host)
         self.setCentralWidget(self.central)
-        for slot in range(4):
+        for slot in range(MAX_VIEWPORTS):
             viewport = ViewportWidget(self.cache, self.grid_host)
             viewport.sig_activated.connect(lambda v=viewport: self.set_active(v))
             # The session learns of a new plane at once (before it decodes), so results of
@@ -245,6 +283,8 @@ class MainWindow(QMainWindow):
         self._action(tools, "Window / level (left drag)", lambda: self.set_tool("window"), "W")
         add_measurement_actions(self, tools)
         add_mpr_action(self, tools)
+        add_export_action(self, tools)
+        add_seg_action(self, tools)
         self._action(tools, "Search similar cases in a region (drag)",
                      lambda: self.set_tool("region"), "G")
         self._action(tools, "Show / hide the overlay", self.toggle_overlays, "O")
@@ -252,8 +292,7 @@ class MainWindow(QMainWindow):
         self._action(tools, "DICOM tags\u2026", self.show_tags, "T")
 
         view = bar.addMenu("&View")
-        for name, key in (("1x1", "Ctrl+1"), ("1x2", "Ctrl+2"), ("2x2", "Ctrl+3")):
-            self._action(view, f"Layout {name}", lambda _c=False, n=name: self.set_layout(n), key)
+        add_layout_actions(self, view)
         self.sync_action = self._action(view, "Synchronise scrolling", self.toggle_sync, "S",
                                         checkable=True)
         self.sync_action.setChecked(True)
@@ -344,12 +383,18 @@ class MainWindow(QMainWindow):
         self.open_library(path)
         self.start_demo_tour()
 
-    def start_demo_tour(self) -> None:
-        """Show one case of the open demo library classified, searched and explained."""
+    def start_demo_tour(self, started: float | None = None) -> None:
+        """Show one case of the open demo library classified, searched and explained.
+
+        ``started`` is when the user asked for the demo (``perf_counter``), so "ready in"
+        counts the build done before the window opened (``medviewer demo``).
+        """
         from time import perf_counter
 
         from medviewer.qt.demo_tour import DemoTour
 
+        if started is not None:
+            self._demo_clicked = started
         if not self._demo_clicked:
             self._demo_clicked = perf_counter()
         self.demo_tour = DemoTour(self)
@@ -533,15 +578,30 @@ class MainWindow(QMainWindow):
         if instance is None:
             self.statusBar().showMessage("That case is no longer in the library", 5000)
             return
+        self._open_beside(instance.series_ref, instance.id, hit.frame)
+        self.overlay_panel.add_hit(hit)
+
+    def open_text_hit(self, hit) -> None:
+        """Open a case found by words: beside the image on screen, else in the active viewport."""
+        if self.session.image is None:
+            self.open_case(hit.case_id)
+            return
+        with self.session.library() as library:
+            plane = library.case_plane(hit.case_id)
+        if plane is None:
+            self.statusBar().showMessage("That case is no longer in the library", 5000)
+            return
+        self._open_beside(*plane)
+
+    def _open_beside(self, series_id: int, instance_id: int, frame: int) -> None:
         query = self.active if self.active is not None else self.viewports[0]
         if self.settings.layout == "1x1":
             self.set_layout("1x2")
         others = [v for v in self._visible_viewports() if v is not query]
         target = others[0]
-        self.open_series(instance.series_ref, viewport=target)
-        self._go_to_plane(target, instance.id, hit.frame)
+        self.open_series(series_id, viewport=target)
+        self._go_to_plane(target, instance_id, frame)
         self.link_viewports(query, target)
-        self.overlay_panel.add_hit(hit)
 
     def link_viewports(self, first: ViewportWidget, second: ViewportWidget) -> None:
         """Link zoom/pan and window/level of two viewports (comparison of query and result)."""
@@ -572,7 +632,7 @@ class MainWindow(QMainWindow):
         return ""
 
     def _visible_viewports(self) -> list[ViewportWidget]:
-        rows, cols = LAYOUTS[self.settings.layout]
+        rows, cols = parse_layout(self.settings.layout)
         return self.viewports[: rows * cols]
 
     def set_active(self, viewport: ViewportWidget) -> None:
@@ -586,12 +646,12 @@ class MainWindow(QMainWindow):
 
     def _visible_viewports_safe(self) -> list[ViewportWidget]:
         layout = getattr(self.settings, "layout", "1x1")
-        rows, cols = LAYOUTS.get(layout, (1, 1))
+        rows, cols = parse_layout(layout) if _is_layout(layout) else (1, 1)
         return self.viewports[: rows * cols]
 
     def set_layout(self, name: str) -> None:
-        """Show 1x1, 1x2 or 2x2 viewports."""
-        rows, cols = LAYOUTS[name]
+        """Show a layout of viewports: 1x1 ... 2x3 or any rows x columns up to six."""
+        rows, cols = parse_layout(name)
         for v in self.viewports:
             self.grid.removeWidget(v)
             v.hide()

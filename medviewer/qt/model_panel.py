@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QTextBrowser, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSizePolicy, QTextBrowser, QVBoxLayout,
+                               QWidget)
 
 from medviewer.qt.workers import TaskRunner
 from medviewer.services.models import find_bundles
@@ -59,6 +60,14 @@ class ModelPanel(QWidget):
         self.classify_button = QPushButton("Classify this image", self)
         self.classify_button.setEnabled(False)
         layout.addWidget(self.classify_button)
+        # Whether the model applies to the image, in words, above the numbers.
+        self.applicability = QLabel("", self)
+        self.applicability.setWordWrap(True)
+        self.applicability.setObjectName("applicabilityLabel")
+        # Never squeezed below its text (the model card below gives way instead).
+        self.applicability.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+        self.applicability.hide()
+        layout.addWidget(self.applicability)
         self.results = QGridLayout()
         layout.addLayout(self.results)
         self.message = QLabel("", self)
@@ -66,6 +75,7 @@ class ModelPanel(QWidget):
         self.message.setObjectName("panelMessage")
         layout.addWidget(self.message)
         self.card = QTextBrowser(self)
+        self.card.setMinimumHeight(120)
         self.card.setOpenExternalLinks(False)
         layout.addWidget(self.card, 1)
         self._loader = TaskRunner(self, message=self._show_problem)
@@ -157,6 +167,8 @@ class ModelPanel(QWidget):
         self._classifier.start(job, self.session.accept)
 
     def _clear_results(self) -> None:
+        self.applicability.hide()
+        self.applicability.setText("")
         while self.results.count():
             item = self.results.takeAt(0)
             if item.widget():
@@ -166,6 +178,7 @@ class ModelPanel(QWidget):
     def _on_classified(self, result) -> None:
         self._clear_results()
         classification = result.classification
+        show_applicability(self.applicability, getattr(result, "applicability", None))
         for row, (label, p) in enumerate(sorted(classification.probabilities.items(),
                                                 key=lambda kv: -kv[1])):
             name = QLabel(label, self)
@@ -181,5 +194,24 @@ class ModelPanel(QWidget):
 
     def _show_problem(self, message: str) -> None:
         self.message.setText(message)
+        self.applicability.hide()
         if self.session.runner is None:
             self.provider.setText("No model loaded")
+
+
+def show_applicability(label: QLabel, verdict) -> None:
+    """Show an :class:`~medviewer.inference.applicability.Applicability` in words on a label (hidden if None).
+
+    Out of the domain or unusual: the verdict in bold on an amber background;
+    within it: one quiet line with the out-of-distribution percentile.
+    """
+    if verdict is None:
+        label.hide()
+        return
+    warn = (not verdict.applicable) or bool(verdict.unusual)
+    label.setProperty("warning", warn)
+    label.setStyleSheet("background: #5a4300; color: #ffe7a3; padding: 4px; border-radius: 3px; font-weight: bold;"
+                        if warn else "color: #9fb3a0;")
+    label.setText(verdict.summary())
+    label.setToolTip("\n".join([*verdict.reasons, *verdict.notes]))
+    label.show()

@@ -106,14 +106,19 @@ class OverlayPanel(QWidget):
         self.model_label = QLabel("No model loaded", self)
         self.model_label.setWordWrap(True)
         layout.addWidget(self.model_label)
+        self.applicability = QLabel("", self)
+        self.applicability.setWordWrap(True)
+        self.applicability.setObjectName("applicabilityLabel")
+        self.applicability.hide()
+        layout.addWidget(self.applicability)
         self.method = QComboBox(self)
         for method in MAP_METHODS:
             self.method.addItem(method.label, method.key)
         layout.addWidget(self.method)
         # One parameter page per method; only the current one is shown (a hidden widget
         # takes no room, where a stacked widget is as tall as its tallest page).
-        self.pages = [self._rollout_page(), self._attention_page(), self._occlusion_page(),
-                      self._similar_page()]
+        self.pages = [self._rollout_page(), self._attention_page(), self._gradcam_page(),
+                      self._occlusion_page(), self._similar_page()]
         for page in self.pages:
             layout.addWidget(page)
         buttons = QGridLayout()
@@ -221,6 +226,19 @@ class OverlayPanel(QWidget):
         form.addRow(hint)
         return page
 
+    def _gradcam_page(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.gradcam_label = QComboBox(page)
+        form.addRow("Label", self.gradcam_label)
+        self.gradcam_hint = QLabel("Gradient of the label's logit at the last block's norm1 (Selvaraju et al. "
+                                   "2017), from the bundle's gradient graph; bright = pushes the label up.", page)
+        self.gradcam_hint.setWordWrap(True)
+        self.gradcam_hint.setStyleSheet("color: #8a8f98;")
+        form.addRow(self.gradcam_hint)
+        return page
+
     def _similar_page(self) -> QWidget:
         page = QWidget(self)
         box = QVBoxLayout(page)
@@ -294,10 +312,24 @@ class OverlayPanel(QWidget):
         for h in range(ex.heads):
             self.head.addItem(f"head {h}", h)
         self.head.blockSignals(False)
-        self.label.clear()
-        self.label.addItem("top-scoring label", None)
-        for name in ex.labels:
-            self.label.addItem(name, name)
+        for combo in (self.label, self.gradcam_label):
+            combo.clear()
+            combo.addItem("top-scoring label", None)
+            for name in ex.labels:
+                combo.addItem(name, name)
+        index = self.method.findData("gradcam")
+        if ex.has_gradcam:
+            parity = ex.bundle.metadata["gradcam"].get("parity", {})
+            self.method.setItemText(index, "Class map: Grad-CAM")
+            self.gradcam_hint.setText(
+                "Gradient of the label's logit at the last block's norm1 (Selvaraju et al. 2017), from the "
+                f"bundle's gradient graph (matches torch Grad-CAM: Pearson r >= {parity.get('pearson_min', '?')}); "
+                "bright = pushes the label up.")
+        else:
+            self.method.setItemText(index, "Class map: Grad-CAM (not in this bundle: occlusion)")
+            self.gradcam_hint.setText("This bundle was exported without the Grad-CAM gradient graph: the map is "
+                                      "computed by occlusion instead (slower), and says so. Re-export the bundle "
+                                      "for Grad-CAM.")
         self.last = None
         self._set_ready(True)
         self.message.setText("")
@@ -323,9 +355,10 @@ class OverlayPanel(QWidget):
         from medviewer.explain import ExplainRequest
 
         method = self.method.currentData()
+        label = (self.gradcam_label if method == "gradcam" else self.label).currentData()
         return ExplainRequest(method, fusion=self.fusion.currentText(), discard_ratio=self.discard.value(),
                               block=self.block.value(), head=self.head.currentData(),
-                              label=self.label.currentData(), fill=self.fill.currentData() or "mean")
+                              label=label, fill=self.fill.currentData() or "mean", fallback=True)
 
     def layer_for(self, viewport) -> OverlayLayer:
         """Return (creating once) the overlay layer of a viewport."""
@@ -371,8 +404,11 @@ class OverlayPanel(QWidget):
             return
 
         def work(state):
-            return OverlayReady(shown, sha, explainer.explain(image, request, state=state),
-                                extra={"image": image})
+            from medviewer.services.session import applicability_of
+
+            explanation = explainer.explain(image, request, state=state)
+            return OverlayReady(shown, sha, explanation,
+                                extra={"image": image, "applicability": applicability_of(explainer.runner, shown, image)})
 
         self._busy("Computing\u2026" if request.method != "occlusion" else "Occluding windows\u2026")
         self._worker.start(work, self._deliver)
@@ -403,6 +439,7 @@ class OverlayPanel(QWidget):
             self.last = None
             for layer in self._layers.values():
                 layer.clear()
+            self.applicability.hide()
             self.query_thumb.clear()
             self.other_thumb.clear()
             self.pair_text.setText("")
@@ -411,16 +448,20 @@ class OverlayPanel(QWidget):
     def _on_map(self, result: OverlayReady) -> None:
         from medviewer.explain import seen_mask
 
+        from medviewer.qt.model_panel import show_applicability
+
         explanation, image = result.explanation, result.extra["image"]
         self.last = (explanation, image)
+        show_applicability(self.applicability, result.extra.get("applicability"))
         for viewport in self.viewports_showing(result.image):
             self.layer_for(viewport).set_map(explanation.image_map, title=explanation.title,
                                              seen=seen_mask(explanation.geometry))
         lines = [f"{explanation.title}: {explanation.seconds * 1000:.0f} ms"]
         if explanation.label is not None and explanation.score is not None:
             lines.append(f"{explanation.label}: logit {explanation.score:.2f}")
-        if "note" in explanation.extra:
-            lines.append(explanation.extra["note"])
+        for key in ("fallback", "note"):
+            if key in explanation.extra:
+                lines.append(explanation.extra[key])
         self.message.setText("\n".join(lines))
         self.sig_map_ready.emit(explanation)
 

@@ -43,7 +43,7 @@ class ReportPanel(QWidget):
 
     sig_saved = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library_path: str | None = None
         self.case_id: int | None = None
@@ -64,19 +64,78 @@ class ReportPanel(QWidget):
         self.cancel_button = QPushButton("Cancel", self)
         for b in (self.save_button, self.cancel_button):
             b.hide()
+        self.match_button = QPushButton("Sentences that match the image", self)
+        self.match_button.setToolTip("Rank this report's sentences by the image-text model's "
+                                     "similarity to the image (a ranking, not a probability)")
+        self.match_button.setEnabled(False)
         buttons.addWidget(self.edit_button)
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.match_button)
         layout.addLayout(buttons)
         self.message = QLabel("", self)
         self.message.setObjectName("panelMessage")
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
+        self.model_path: str | None = None  # an image-text bundle, when one is loaded
+        self._matcher = TaskRunner(self, message=self.message.setText)
+        self.match_button.clicked.connect(self.match_sentences)
         self.edit_button.clicked.connect(self.start_editing)
         self.save_button.clicked.connect(self.save)
         self.cancel_button.clicked.connect(self.stop_editing)
         self.show_case(None, None)
+        if session is not None:
+            self.bind_session(session)
+
+    def bind_session(self, session) -> None:
+        """Follow the app Session: the report of the case on screen (GUI thread)."""
+        self.session = session
+        session.connect("case_shown", lambda image: self._follow(
+            session.library_path, image.case_id if image is not None else None))
+        session.connect("library_opened", lambda path: self.show_case(path, None))
+        session.connect("model_loaded", lambda runner: self.set_model(
+            str(runner.bundle.path) if runner is not None else None))
+
+    def set_model(self, bundle_path: str | None) -> None:
+        """Offer sentence matching only with an image-text bundle."""
+        from medviewer.reports.learned import is_image_text_bundle
+
+        self.model_path = bundle_path if bundle_path and is_image_text_bundle(bundle_path) else None
+        self._update_match_button()
+
+    def _update_match_button(self) -> None:
+        self.match_button.setEnabled(self.model_path is not None and self.report is not None)
+
+    def match_sentences(self) -> None:
+        """Rank the report's sentences against the case's image in the background."""
+        from medviewer.services.learned_search import matching_sentences
+        from medviewer.store import Library
+
+        if self.model_path is None or self.case_id is None or not self.library_path:
+            return
+        path, case_id, model = self.library_path, self.case_id, self.model_path
+
+        def work(state):
+            with Library(path) as library:
+                return case_id, matching_sentences(library, case_id, model)
+
+        self.message.setText("Matching sentences…")
+        self._matcher.start(work, self._show_matches)
+
+    def _show_matches(self, payload) -> None:
+        case_id, ranked = payload
+        if case_id != self.case_id:
+            return  # another case is on screen now
+        rows = "".join(f"<tr><td style='padding-right:8px'>{score:+.2f}</td><td>{escape(text)}</td></tr>"
+                       for text, score in ranked)
+        self.message.setText("<b>Sentences by similarity to the image</b> (cosine in the model's "
+                             f"joint space; a ranking, not a probability)<table>{rows}</table>")
+
+    def _follow(self, library_path: str | None, case_id: int | None) -> None:
+        # Scrolling a CT stack shows plane after plane that is no case: read nothing again.
+        if (library_path, case_id) != (self.library_path, self.case_id):
+            self.show_case(library_path, case_id)
 
     def show_case(self, library_path: str | None, case_id: int | None) -> None:
         """Show the report of ``case_id`` (None: nothing on screen, or not a case)."""
@@ -85,13 +144,20 @@ class ReportPanel(QWidget):
 
         self.stop_editing()
         self.library_path, self.case_id, self.report = library_path, case_id, None
+        self.message.setText("")
         self.edit_button.setEnabled(bool(library_path) and case_id is not None)
+        self._update_match_button()
         if not library_path or case_id is None:
             self.view.setHtml("<i>No case on screen.</i>")
             return
         with Library(library_path) as library:
             self.report = case_report(library, case_id)
-        self.view.setHtml(report_html(self.report))
+        self.view.setHtml(self._header() + report_html(self.report))
+        self._update_match_button()
+
+    def _header(self) -> str:
+        # Which image the report belongs to: the active viewport's, when two are side by side.
+        return f"<p style='color:#8a8f98;margin:0 0 4px 0'>Case {self.case_id} (active viewport)</p>"
 
     def start_editing(self) -> None:
         """Swap the view for an editor holding the current text."""
@@ -124,7 +190,7 @@ class ReportPanel(QWidget):
             self.message.setText(exc.message + (f" ({exc.hint})" if exc.hint else ""))
             return
         self.message.setText("Report saved in the library.")
-        self.view.setHtml(report_html(self.report))
+        self.view.setHtml(self._header() + report_html(self.report))
         self.stop_editing()
         self.sig_saved.emit(self.case_id)
 
@@ -169,7 +235,7 @@ class TextSearchPanel(QWidget):
     sig_open_case = Signal(object)
     sig_results = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library_path: str | None = None
         self.model_path: str | None = None  # an image-text bundle, when one is loaded
@@ -210,12 +276,21 @@ class TextSearchPanel(QWidget):
         self.results_layout.addStretch(1)
         self.scroll.setWidget(self.results_host)
         layout.addWidget(self.scroll, 1)
-        self._search = TaskRunner(self)
-        self._search.sig_failed.connect(lambda m, d: self.status.setText(m))
+        # Expected problems (an empty phrase, a missing index) show in the panel; bugs once.
+        self._search = TaskRunner(self, message=self.status.setText)
         self.search_button.clicked.connect(self.search)
         self.query.returnPressed.connect(self.search)
         self.teach_button.clicked.connect(lambda: self.add_to_teaching())
         self.set_model(None)
+        if session is not None:
+            self.bind_session(session)
+
+    def bind_session(self, session) -> None:
+        """Follow the app Session: its library, and its model when it is an image-text one."""
+        self.session = session
+        session.connect("library_opened", self.set_library)
+        session.connect("model_loaded", lambda runner: self.set_model(
+            str(runner.bundle.path) if runner is not None else None))
 
     def set_library(self, path: str | None) -> None:
         """Search this library (clears the results of the previous one)."""

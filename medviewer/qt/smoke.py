@@ -80,7 +80,11 @@ def run_smoke_test(workdir: str | None = None, timeout: float = 300.0, as_json: 
     QTimer.singleShot(int(timeout * 1000), lambda: failed(f"timed out after {timeout:.0f} s"))
     app.exec()
     if screenshot:
-        window.grab().save(screenshot)
+        # QPixmap.save only returns False (a missing folder, an unknown suffix): say so.
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        saved = window.grab().save(screenshot)
+        outcome["screenshot"] = screenshot if saved else f"could not be saved to {screenshot}"
+        outcome["ok"] = outcome["ok"] and saved
     window.close()
     outcome["ok"] = outcome["ok"] and outcome["welcome_shown"]
     outcome["total_s"] = round(perf_counter() - began, 3)

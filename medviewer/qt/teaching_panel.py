@@ -281,10 +281,7 @@ class TeachingPanel(QWidget):
         labels, tags, modalities = [], [], []
         if self.library:
             with Library(self.library) as library:
-                labels = [r[0] for r in library.conn.execute(
-                    "SELECT DISTINCT name FROM labels WHERE source != 'model' ORDER BY name")]
-                modalities = [r[0] for r in library.conn.execute(
-                    "SELECT DISTINCT modality FROM series WHERE modality != '' ORDER BY 1")]
+                labels, modalities = library.label_names(), library.modalities()
                 tags = [t for t, _n in teaching.all_tags(library)]
         for combo, values, anyone in ((self.search_label, labels, "any label"),
                                       (self.search_tag, tags, "any tag"),

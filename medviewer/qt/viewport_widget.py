@@ -104,6 +104,11 @@ class ViewportWidget(QWidget):
         self.image_item = pg.ImageItem()
         self.image_item.setLookupTable(GREY_LUT)
         self.box.addItem(self.image_item)
+        self.seg_item = pg.ImageItem()  # a DICOM SEG drawn over the image
+        self.seg_item.setZValue(5)
+        self.seg_item.hide()
+        self.box.addItem(self.seg_item)
+        self.segmentation = None
         layout.addWidget(self.view, 1)
         self.box.sig_window_drag.connect(self._on_window_drag)
         self.box.sig_scroll.connect(self.state.step)
@@ -171,6 +176,8 @@ class ViewportWidget(QWidget):
         self.patient_text, self.study_text = patient_text, study_text
         self._clear_measurements()
         self._frame, self._image = None, None  # nothing of the last series is measured again
+        self.segmentation = None
+        self.seg_item.hide()
         self._warnings = [w.message for w in series.warnings
                           if w.code != "sorted by instance number"]
         self._notes = []
@@ -244,6 +251,7 @@ class ViewportWidget(QWidget):
         self._photometric = image.photometric
         self._draw(frame, image.is_color)
         self.measurements.show_plane(self.state.index)
+        self._show_segmentation(plane)
         if getattr(self, "_fit_pending", False):
             self._fit_pending = False
             self.fit()
@@ -261,6 +269,24 @@ class ViewportWidget(QWidget):
         if self.state.flip_vertical:
             frame = frame[::-1]
         return frame, spacing
+
+    def set_segmentation(self, segmentation) -> None:
+        """Draw a DICOM SEG's masks on the images of this series they refer to (None: stop)."""
+        self.segmentation = segmentation
+        if self.state.current is not None:
+            self._show_segmentation(self.state.current)
+
+    def _show_segmentation(self, plane) -> None:
+        from medviewer.dicom.seg import colour_overlay
+
+        mask = self.segmentation.mask_for(plane.instance.sop_uid) if self.segmentation else None
+        if mask is None or plane.frame != 0 or getattr(self, "_rect", None) is None:
+            self.seg_item.hide()
+            return
+        rgba, _spacing = self._transform(colour_overlay(mask, self.segmentation.colours), None)
+        self.seg_item.setImage(np.ascontiguousarray(rgba), autoLevels=False, levels=(0, 255))
+        self.seg_item.setRect(0, 0, *self._rect)
+        self.seg_item.show()
 
     def _show_banner(self) -> None:
         lines = self._warnings + self._notes

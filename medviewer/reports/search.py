@@ -1,26 +1,25 @@
-"""Find cases by a phrase in their reports: BM25 over the negation-split FTS5 index.
+"""Find cases by a phrase in their reports: BM25 over the negation-split words.
 
 The phrase goes through the same negation rules as the reports
 (:mod:`medviewer.reports.negation`): its affirmed words must appear in a
 report's *affirmed* column and its negated words in the *negated* column, so
 "effusion" finds "small left effusion" but not "no effusion", and "no effusion"
-finds the reports that say there is none.  Ranking is SQLite FTS5's ``bm25()``
-(Robertson and Zaragoza 2009) with the porter stemmer ("effusions" matches
+finds the reports that say there is none.  Ranking is BM25 (bm25s, see
+:mod:`medviewer.reports.ranker`; plural endings stripped, "effusions" matches
 "effusion").  A report of a study ranks every case of that study.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from medviewer.reports.errors import TextQueryError
 from medviewer.reports.models import TextHit
 from medviewer.reports.negation import STOP_WORDS, analyse_sentence, split_sentences
+from medviewer.reports.ranker import normalise, ranker_for
 from medviewer.reports.sections import searchable_text
 from medviewer.reports.store import ReportStore
 
-_SAFE = re.compile(r"^[a-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -30,19 +29,6 @@ class TextQuery:
     phrase: str
     affirmed: tuple[str, ...]
     negated: tuple[str, ...]
-
-    def expression(self, require_all: bool = True) -> str:
-        """Return the FTS5 MATCH expression: each word in its column, all (AND) or any (OR)."""
-        parts = [f"affirmed : {_term(w)}" for w in self.affirmed]
-        parts += [f"negated : {_term(w)}" for w in self.negated]
-        return (" AND " if require_all else " OR ").join(parts)
-
-
-def _term(word: str) -> str:
-    # Quote anything that is not a plain word, so FTS5 never reads it as an operator.
-    word = word.replace("'", "").replace("-", " ")
-    return word if _SAFE.match(word) and word not in ("and", "or", "not", "near") \
-        else '"' + word.replace('"', "") + '"'
 
 
 def parse_query(phrase: str) -> TextQuery:
@@ -76,16 +62,12 @@ def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit
     """
     query = parse_query(phrase)
     limit = max(k, 1) * 4
-    matches = store.match(query.expression(), limit=limit)
-    if len(matches) < limit and len(query.affirmed) + len(query.negated) > 1:
-        have = {rid for rid, _ in matches}
-        partial = [(rid, score) for rid, score in
-                   store.match(query.expression(require_all=False), limit=limit) if rid not in have]
-        if matches and partial:
-            # Partial matches rank below every full match, in their own BM25 order.
-            shift = min(score for _, score in matches) - partial[0][1] - 1e-3
-            partial = [(rid, score + shift) for rid, score in partial]
-        matches += partial[:limit - len(matches)]
+    full, partial = ranker_for(store).search(query.affirmed, query.negated, limit)
+    if full and partial:
+        # Partial matches rank below every full match, in their own BM25 order.
+        shift = full[-1][1] - partial[0][1] - 1e-3
+        partial = [(rid, score + shift) for rid, score in partial]
+    matches = (full + partial)[:limit]
     cases = store.cases_of_reports([rid for rid, _ in matches])
     hits: list[TextHit] = []
     seen: set[int] = set()
@@ -115,8 +97,7 @@ def best_sentence(text: str, query: TextQuery) -> str:
 
 
 def _stem(word: str) -> str:
-    # Enough to pair "effusions" with "effusion" in a snippet (the index uses porter).
-    return word[:-1] if word.endswith("s") and len(word) > 3 else word
+    return normalise(word)
 
 
 def _with_snippet(store: ReportStore, hit: TextHit, query: TextQuery) -> TextHit:

@@ -1,15 +1,18 @@
-"""Reports of a case library, and their full-text index (SQLite FTS5, BM25).
+"""Reports of a case library, and their words split by negation (SQLite FTS5 table).
 
 :class:`ReportStore` works on an open :class:`~medviewer.store.library.Library`
 (schema :mod:`medviewer.store.migrations.v005_reports`) and, like it, must be
 used from the thread that opened the library.  Each report's row in
 ``reports`` and its row in the FTS5 table ``report_terms`` are written in one
-transaction, with ``synchronous=FULL`` (a typed report is a user's work).
+transaction, with ``synchronous=FULL`` (a typed report is a user's work), and
+every change sets a new ``reports_version`` in ``meta``, so the BM25 index
+built from these words (:mod:`medviewer.reports.ranker`) knows when it is stale.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -98,18 +101,28 @@ class ReportStore:
                 conn.execute("INSERT INTO report_terms (rowid, affirmed, negated) VALUES (?, ?, ?)",
                              (report_id, affirmed, negated))
                 out.append((report_id, bool(old)))
+            self._bump_version(conn)
         return out
 
     def remove(self, report_id: int) -> None:
         """Delete one report and its index row."""
         with self.durable() as conn:
             self._delete(conn, int(report_id))
+            self._bump_version(conn)
 
     def prune(self) -> int:
         """Drop index rows whose report is gone (its study or case was removed); return how many."""
         with self.library.transaction() as conn:
             cur = conn.execute("DELETE FROM report_terms WHERE rowid NOT IN (SELECT id FROM reports)")
+            self._bump_version(conn)
         return int(cur.rowcount)
+
+    @staticmethod
+    def _bump_version(conn) -> None:
+        # A new random token on every change: the saved BM25 index of another library file, or
+        # of this one before the change, can never pass for the current one.
+        conn.execute("INSERT INTO meta (key, value) VALUES ('reports_version', ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (uuid.uuid4().hex,))
 
     @staticmethod
     def _delete(conn, report_id: int) -> None:
@@ -164,22 +177,16 @@ class ReportStore:
             out[int(row[0])] = _report(row[1:10])
         return out
 
-    def match(self, expression: str, limit: int) -> list[tuple[int, float]]:
-        """Return ``(report id, BM25 score)`` of the best ``limit`` matches of an FTS5 expression.
+    def reports_version(self) -> str:
+        """Return a token that changes whenever any report is added, replaced or removed."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'reports_version'").fetchone()
+        return row[0] if row else "none"
 
-        FTS5's ``bm25()`` is negative (smaller is better); the score returned is its
-        negation, so higher is better everywhere in MedViewer.
-        """
-        import sqlite3
-
-        try:
-            rows = self.conn.execute(
-                "SELECT rowid, bm25(report_terms) FROM report_terms WHERE report_terms MATCH ? "
-                "ORDER BY rank LIMIT ?", (expression, int(limit))).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise ReportError(f"cannot search the reports ({exc})", path=str(self.library.path),
-                              hint="simplify the phrase") from exc
-        return [(int(r[0]), -float(r[1])) for r in rows]
+    def index_rows(self):
+        """Yield ``(report id, affirmed words, negated words)`` of every report, from the FTS5 table."""
+        yield from self.conn.execute(
+            "SELECT t.rowid, t.affirmed, t.negated FROM report_terms t JOIN reports r ON r.id = t.rowid "
+            "ORDER BY t.rowid")
 
     def cases_of_reports(self, report_ids: Sequence[int]) -> dict[int, list[tuple[int, str, tuple]]]:
         """Return ``{report id: [(case id, location, labels)]}`` (a study's report: all its cases)."""

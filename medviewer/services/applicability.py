@@ -51,7 +51,7 @@ def image_applicability(runner, source: str | Path | ImageFacts | None, image: n
     bundle = runner.bundle
     if embedding is None and image is not None and bundle.outputs.get("embedding") and ood_reference(bundle):
         embedding = runner.embed([image])
-    return assess(bundle, facts, embedding)
+    return assess(bundle, facts, embedding, image)
 
 
 def family_codes(family: str) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from medviewer.dicom.sources import FileRef, iter_files
 from medviewer.errors import ImageReadError
 from medviewer.labels.table import LabelTable, read_label_table
 from medviewer.services.parallel_scan import scan_files
-from medviewer.store.library import Library
+from medviewer.store.library import Library, dicom_copy_key
 from medviewer.tasks import TaskState, ensure_state
 
 BATCH = 200
@@ -105,8 +105,9 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
     refs = list(iter_files(inputs, on_skip=listed_skip))
     known = library.known_files()
     hashes = library.content_hashes()
-    # (SOP Instance UID, transfer syntax, size) -> location: the same file twice (a folder and
-    # a zip of it) is one image; the same instance in another encoding is kept.
+    # (SOP Instance UID, content hash) -> location: the same file twice (a folder and a zip
+    # of it) is one image.  Sharing an instance UID alone is not being the same file: a copy
+    # with other pixels, or the instance in another encoding, is kept.
     seen_copies = library.dicom_copies()
     touched_series: set[int] = set()
     touched_instances: list[tuple[int, InstanceHeader]] = []
@@ -124,7 +125,8 @@ def import_paths(library: Library, inputs: Iterable[str | os.PathLike], *,
 
     def take(header: InstanceHeader, ref) -> None:
         if header.kind == "dicom":
-            copy_key = (header.sop_instance_uid, header.transfer_syntax, ref.size)
+            copy_key = dicom_copy_key(header.sop_instance_uid, header.content_hash,
+                                      header.transfer_syntax, ref.size)
             original = seen_copies.setdefault(copy_key, ref.display)
             if original != ref.display:
                 report.skipped.append(SkippedFile(ref.display, "duplicate",

@@ -32,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from medviewer.dicom.scan import InstanceHeader, scan
 from medviewer.dicom.sources import FileRef
-from medviewer.errors import ImageReadError, PixelDecodeError
+from medviewer.errors import ImageReadError, PixelDecodeError, unexpected_words
 
 #: Below this many files to scan, a pool costs more than it saves (bench_header_scan.py --startup).
 POOL_MIN_FILES = 200
@@ -40,9 +40,17 @@ POOL_MIN_FILES = 200
 CHUNK = 16
 #: At most this many worker processes.
 MAX_WORKERS = 8
+#: Images whose decoded pixels exceed this are not test-decoded at import (a worker holds
+#: one decoded image at a time, so import memory stays well under 500 MB).
+VERIFY_MAX_BYTES = 128 << 20
 
 # (header, None) or (None, (reason, detail)): plain data, so it pickles across processes.
 Outcome = tuple[InstanceHeader | None, tuple[str, str] | None]
+
+
+def _decoded_bytes(header: InstanceHeader) -> int:
+    return (header.rows * header.columns * max(1, header.frames)
+            * max(1, header.samples_per_pixel) * max(8, header.bits_allocated) // 8)
 
 
 def scan_one(ref: FileRef, verify: str) -> Outcome:
@@ -55,12 +63,14 @@ def scan_one(ref: FileRef, verify: str) -> Outcome:
     """
     try:
         header = scan(ref)
-        if verify == "all" or (verify == "compressed" and _is_compressed(header)):
+        wanted = verify == "all" or (verify == "compressed" and _is_compressed(header))
+        if wanted and _decoded_bytes(header) <= VERIFY_MAX_BYTES:
+            # Larger images are decoded when shown, not here: import memory stays bounded.
             _verify_pixels(ref)
     except ImageReadError as exc:
         return None, (exc.reason, exc.message + (f" ({exc.hint})" if exc.hint else ""))
     except Exception as exc:  # noqa: BLE001 - an unexpected failure skips one file only
-        return None, ("unreadable", f"{type(exc).__name__}: {exc}")
+        return None, ("unreadable", unexpected_words(exc))
     return header, None
 
 

@@ -97,6 +97,9 @@ def open_embedder(model: ModelLike, *, provider: str = "auto", variant: str | No
     if not runner.bundle.outputs.get("embedding"):
         raise InferenceError("the model exports no 'embedding' output, so it cannot search",
                              path=runner.bundle.path, hint="re-export it with `python -m models.export`")
+    from medviewer.inference.runner import check_runs
+
+    check_runs(runner)  # the checks of `model check`: index builds refuse what it refuses
     return RunnerEmbedder(runner)
 
 

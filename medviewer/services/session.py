@@ -123,6 +123,7 @@ class Classified:
     image: ShownImage
     model_sha256: str
     classification: Any  # services.models.Classification
+    applicability: Any = None  # inference.applicability.Applicability of the model to this image
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class SearchFound:
     model_sha256: str
     result: Any  # retrieval.search.SearchResult
     thumbnails: dict = field(default_factory=dict, compare=False)
+    applicability: Any = None  # of the model to the query
+    notes: tuple = ()  # the modality-family filter and a weak best match, in words
+    pool: tuple = ()  # more nearest hits than shown, for relevance-feedback re-ranking
+    vectors: dict = field(default_factory=dict, compare=False)  # case id -> embedding (query: "query")
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,25 @@ class OverlayReady:
 
 
 Result = Classified | SearchFound | OverlayReady
+
+
+def applicability_of(runner, image: ShownImage, pixels) -> Any:
+    """Return whether the model applies to the shown image (header + OOD percentile), or None.
+
+    Worker thread.  None when the runner is not a bundle's (e.g. a test double) or the
+    file cannot be read again (the panel then shows the output without the verdict).
+    """
+    if not hasattr(runner, "bundle"):
+        return None
+    from medviewer.errors import MedViewerError
+    from medviewer.services.applicability import image_applicability
+
+    try:
+        from medviewer.dicom.sources import FileRef
+
+        return image_applicability(runner, FileRef.from_display(image.location), pixels)
+    except (MedViewerError, OSError):
+        return None
 
 
 class Session(EventEmitter):
@@ -371,28 +395,50 @@ class Session(EventEmitter):
             result = classify_display_image(runner, pixels)
             if store and image.case_id is not None:
                 store_predictions(image.library, image.case_id, result)
-            return Classified(image, sha, result)
+            return Classified(image, sha, result, applicability_of(runner, image, pixels))
 
         return job
 
     def search_job(self, *, k: int = 5, farthest: int = 0, filters=None, region=None,
-                   thumbnail: Callable | None = None) -> Callable[[TaskState], SearchFound] | None:
+                   thumbnail: Callable | None = None,
+                   any_modality: bool = False) -> Callable[[TaskState], SearchFound] | None:
         """Return a job searching the library with the case on screen, or None (not a case).
 
         ``thumbnail(location, frame)`` (optional, worker thread) renders each hit's picture.
+        Without a modality in ``filters`` the search keeps to the query's modality family
+        (CR, DX and PNG radiographs together; CT; MR ...) unless ``any_modality``.
         """
         image, runner = self.image, self.runner
         if runner is None or image is None or image.case_id is None:
             return None
         sha = self.model_sha256
+        pixels = self.display_image(image)
 
         def job(state: TaskState) -> SearchFound:
+            from medviewer.retrieval.filters import SearchFilter
+            from medviewer.services.applicability import best_match_note, family_filter
+
+            verdict = applicability_of(runner, image, pixels)
+            notes = []
+            flt = filters
+            if verdict is not None and verdict.facts is not None and not any_modality:
+                flt, family = family_filter(filters or SearchFilter(), verdict.facts)
+                notes += [f"Showing {family}."] if family else []
             searcher = self.open_searcher(image.library, runner)
-            result = searcher.search_case(image.case_id, k=k, farthest=farthest, filters=filters,
+            result = searcher.search_case(image.case_id, k=k, farthest=farthest, filters=flt,
                                           region=region, state=state)
+            weak = best_match_note(runner.bundle, result) if hasattr(runner, "bundle") else None
+            notes += [weak[0].upper() + weak[1:] + "."] if weak else []
+            pool, vectors = (), {}
+            query = searcher.index.vector_of(image.case_id)
+            if region is None and query is not None:  # re-ranking moves the stored query vector
+                pool = tuple(searcher.search_case(image.case_id, k=max(4 * k, 20), filters=flt,
+                                                  state=state).nearest)
+                vectors = {h.case_id: searcher.index.vector_of(h.case_id) for h in pool}
+                vectors["query"] = query
             thumbs = ({(h.location, h.frame): thumbnail(h.location, h.frame)
-                       for h in result.nearest + result.farthest} if thumbnail else {})
-            return SearchFound(image, sha, result, thumbs)
+                       for h in (*result.nearest, *result.farthest, *pool)} if thumbnail else {})
+            return SearchFound(image, sha, result, thumbs, verdict, tuple(notes), pool, vectors)
 
         return job
 

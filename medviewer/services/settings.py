@@ -30,6 +30,8 @@ class Settings:
     recent_libraries: list[str] = field(default_factory=list)
     last_library: str = ""
     layout: str = "1x1"
+    # Hanging protocols: "MODALITY|BODY PART" -> the layout last chosen for it ("CT|CHEST": "1x3").
+    hanging_layouts: dict = field(default_factory=dict)
     hide_identifying_text: bool = False
     show_corner_text: bool = True
     cine_fps: int = 10
@@ -65,6 +67,7 @@ class Settings:
         self.deid_defaults = deid
         self.shortcuts = {str(k): str(v) for k, v in dict(self.shortcuts or {}).items()}
         self.model_folders = [str(p) for p in self.model_folders or []]
+        self.hanging_layouts = {str(k): str(v) for k, v in dict(self.hanging_layouts or {}).items()}
 
     def add_recent(self, library: str) -> None:
         """Put a library at the top of the recent list."""

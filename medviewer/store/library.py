@@ -496,6 +496,12 @@ class Library:
             "WHERE st.id = ?", (study_id,)).fetchone()
         return None if row is None else StudyHeader(*(r or "" for r in row))
 
+    def patient_of_study(self, study_id: int) -> int | None:
+        """Return the patient (row id) a study belongs to."""
+        row = self.conn.execute("SELECT patient_ref FROM studies WHERE id = ?",
+                                (study_id,)).fetchone()
+        return int(row[0]) if row else None
+
     def first_series_of_study(self, study_uid: str) -> int | None:
         """Return the first series (by id) of a study given its Study Instance UID."""
         row = self.conn.execute(
@@ -547,10 +553,11 @@ class Library:
             "studies st ON st.id = se.study_ref WHERE st.study_uid = ?", (study_uid,))
         return {r[0] for r in rows}
 
-    def dicom_copies(self) -> dict[tuple[str, str, int], str]:
-        """Return ``{(SOP Instance UID, transfer syntax, size): location}`` of DICOM instances."""
-        return {(r[0], r[1], r[2]): r[3] for r in self.conn.execute(
-            "SELECT sop_uid, transfer_syntax, size, location FROM instances WHERE kind = 'dicom'")}
+    def dicom_copies(self) -> dict[tuple, str]:
+        """Return ``{copy key: location}`` of DICOM instances (see :func:`dicom_copy_key`)."""
+        return {dicom_copy_key(r[0], r[1], r[2], r[3]): r[4] for r in self.conn.execute(
+            "SELECT sop_uid, content_hash, transfer_syntax, size, location FROM instances "
+            "WHERE kind = 'dicom'")}
 
     def unsorted_series(self) -> set[int]:
         """Return the series with instances not yet in spatial order (an interrupted import)."""
@@ -647,3 +654,12 @@ def _patient_key(patient_id: str, header: InstanceHeader) -> str:
     if header.patient_name:
         return f"name:{header.patient_name}|{header.patient_birth_date}"
     return "study:" + header.study_uid
+
+
+def dicom_copy_key(sop_uid: str, content_hash: str, transfer_syntax: str, size: int) -> tuple:
+    """Return what makes two DICOM files one image: instance UID and content hash.
+
+    Sharing an instance UID is not enough (a copy with other pixels is another image).
+    Rows imported before content hashes were taken fall back to syntax and size.
+    """
+    return (sop_uid, content_hash) if content_hash else (sop_uid, transfer_syntax, size)

@@ -152,6 +152,9 @@ def import_results(library_path: str | Path, package: str | Path,
         raise PackageError("package.json names no reader or study", path=package,
                            hint="export the package again")
     remote_reader, responses = _read_package_rows(Path(package), reader, manifest["study_uid"])
+    if not Path(library_path).is_file():
+        raise PackageError("no such library", path=library_path,
+                           hint="give the library the study was designed in")
     home = open_study_db(library_path)
     try:
         return _merge(home, Path(package), manifest, remote_reader, responses, prefer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from medviewer.study import store
 from medviewer.study.session import QueryView
 
 PRACTICE_QUERY_ID = -1
@@ -19,11 +20,8 @@ def practice_view(conn, study_id: int, seed: int, candidates: int = 10) -> Query
 
     ``None`` when the study has too few candidate images that are not queries.
     """
-    queries = {int(r[0]) for r in conn.execute(
-        "SELECT case_ref FROM study_queries WHERE study_ref = ?", (study_id,))}
-    pool = sorted({int(r[0]) for r in conn.execute(
-        "SELECT c.case_ref FROM study_candidates c JOIN study_queries q ON q.id = c.query_ref "
-        "WHERE q.study_ref = ?", (study_id,))} - queries)
+    queries = {int(case) for case, _m, _g in store.study_queries(conn, study_id).values()}
+    pool = sorted({int(row[1]) for row in store.study_candidates(conn, study_id)} - queries)
     if len(pool) < candidates + 1:
         return None
     rng = np.random.default_rng(seed ^ 0x5EED)

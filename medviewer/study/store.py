@@ -92,3 +92,21 @@ def candidate_cases(conn: sqlite3.Connection, query_id: int) -> dict[int, int]:
     """Return ``{candidate id: case id}`` of one query."""
     return {int(c): int(case) for c, case in conn.execute(
         "SELECT id, case_ref FROM study_candidates WHERE query_ref = ?", (query_id,))}
+
+
+def query_count(conn: sqlite3.Connection, study_id: int) -> int:
+    """Return the number of queries of a study."""
+    return int(conn.execute("SELECT COUNT(*) FROM study_queries WHERE study_ref = ?",
+                            (study_id,)).fetchone()[0])
+
+
+def study_readers(conn: sqlite3.Connection, study_id: int) -> list[tuple[int, str]]:
+    """Return ``(reader id, name)`` of a study's readers, by name."""
+    return [(int(i), n) for i, n in conn.execute(
+        "SELECT id, name FROM study_readers WHERE study_ref = ? ORDER BY name", (study_id,))]
+
+
+def reader_times(conn: sqlite3.Connection, reader_id: int) -> list[tuple[str, float]]:
+    """Return ``(status, seconds)`` of every response of one reader."""
+    return [(s, float(t)) for s, t in conn.execute(
+        "SELECT status, seconds FROM study_responses WHERE reader_ref = ?", (reader_id,))]

@@ -62,13 +62,10 @@ def reader_summary(conn, study_id: int) -> list[dict]:
     Times are over the queries the reader finished (answered or skipped); the
     seconds of a query add up across visits (a reader who comes back to it).
     """
-    total = conn.execute("SELECT COUNT(*) FROM study_queries WHERE study_ref = ?",
-                         (study_id,)).fetchone()[0]
+    total = store.query_count(conn, study_id)
     out = []
-    for reader_id, name in conn.execute("SELECT id, name FROM study_readers WHERE study_ref = ? "
-                                        "ORDER BY name", (study_id,)).fetchall():
-        rows = conn.execute("SELECT status, seconds FROM study_responses WHERE reader_ref = ?",
-                            (reader_id,)).fetchall()
+    for reader_id, name in store.study_readers(conn, study_id):
+        rows = store.reader_times(conn, reader_id)
         counts = {s: sum(1 for r in rows if r[0] == s) for s in ("answered", "skipped",
                                                                  "in_progress")}
         seconds = sorted(float(r[1]) for r in rows if r[0] != "in_progress")

@@ -15,13 +15,15 @@ from medviewer.deid.free_text import FreeTextCleaner
 _log = logging.getLogger(__name__)
 
 
-def library_cleaner(conn) -> FreeTextCleaner:
-    """Return a cleaner that knows every patient of the library and keeps its label names."""
-    cleaner = FreeTextCleaner(keep=[r[0] for r in conn.execute(
-        "SELECT DISTINCT name FROM labels")])
-    rows = conn.execute("SELECT name, patient_id FROM patients").fetchall()
-    cleaner.add_names(r[0] for r in rows)
-    cleaner.add_identifiers(r[1] for r in rows)
+def library_cleaner(library) -> FreeTextCleaner:
+    """Return a cleaner that knows every patient of a library and keeps its label names.
+
+    ``library`` is an open :class:`~medviewer.store.library.Library`.
+    """
+    cleaner = FreeTextCleaner(keep=library.label_names(include_model=True))
+    patients = library.patients()
+    cleaner.add_names(p.name for p in patients)
+    cleaner.add_identifiers(p.patient_id for p in patients)
     return cleaner
 
 
@@ -44,9 +46,8 @@ def collect_headers(cleaner: FreeTextCleaner, locations: Iterable[str]) -> None:
 
 def case_cleaner(store, case_id: int) -> FreeTextCleaner:
     """Return the cleaner for one case: the library's patients and the case's own headers."""
-    cleaner = library_cleaner(store.conn)
-    row = store.conn.execute("SELECT i.location FROM cases c JOIN instances i ON "
-                             "i.id = c.instance_ref WHERE c.id = ?", (int(case_id),)).fetchone()
-    if row:
-        collect_headers(cleaner, [row[0]])
+    cleaner = library_cleaner(store.library)
+    found = store.library.case_location(int(case_id))
+    if found:
+        collect_headers(cleaner, [found[0]])
     return cleaner

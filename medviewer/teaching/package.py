@@ -277,7 +277,7 @@ def _cleaner(store: TeachingStore) -> FreeTextCleaner:
     """A cleaner that knows every patient of the library and keeps its label names."""
     from medviewer.teaching.identity import library_cleaner
 
-    return library_cleaner(store.conn)
+    return library_cleaner(store.library)
 
 
 def _clean(cleaner: FreeTextCleaner, text: str, where: str, result: TeachingExport) -> str:

@@ -167,11 +167,6 @@ def _matches(answer_text: str, diagnosis: str) -> bool:
 def scores_by_trainee(store: TeachingStore, collection: str | int) -> list[dict]:
     """Return each trainee's totals over their quiz sessions of a collection, by name."""
     coll = store.collection(collection)
-    rows = store.conn.execute(
-        "SELECT s.trainee, COUNT(DISTINCT s.id), COUNT(a.case_ref), COALESCE(SUM(a.matched), 0), "
-        "COALESCE(SUM(a.correct = 1), 0), COALESCE(SUM(a.correct IS NOT NULL), 0) "
-        "FROM quiz_sessions s LEFT JOIN quiz_answers a ON a.session_ref = s.id "
-        "WHERE s.collection_ref = ? GROUP BY s.trainee ORDER BY s.trainee COLLATE NOCASE",
-        (coll.id,)).fetchall()
+    rows = store.quiz_scores(coll.id)
     return [{"trainee": r[0], "sessions": int(r[1]), "answered": int(r[2]),
              "matched": int(r[3]), "correct": int(r[4]), "graded": int(r[5])} for r in rows]

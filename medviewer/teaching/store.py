@@ -469,6 +469,15 @@ class TeachingStore:
                              "VALUES (?, ?, ?)", [(int(case_id), t, now) for t in wanted])
         return self.note(case_id)
 
+    def quiz_scores(self, collection_id: int) -> list[tuple]:
+        """Return ``(trainee, sessions, answered, matched, correct, graded)`` per trainee."""
+        return self.conn.execute(
+            "SELECT s.trainee, COUNT(DISTINCT s.id), COUNT(a.case_ref), "
+            "COALESCE(SUM(a.matched), 0), COALESCE(SUM(a.correct = 1), 0), "
+            "COALESCE(SUM(a.correct IS NOT NULL), 0) FROM quiz_sessions s LEFT JOIN "
+            "quiz_answers a ON a.session_ref = s.id WHERE s.collection_ref = ? "
+            "GROUP BY s.trainee ORDER BY s.trainee COLLATE NOCASE", (int(collection_id),)).fetchall()
+
     # -- helpers --------------------------------------------------------------------------------
     def _check_cases(self, case_ids: Sequence[int]) -> None:
         if not case_ids:
