@@ -127,6 +127,9 @@ class GradcamGraph(nn.Module):
         super().__init__()
         _check_supported(model)
         self.model = model.eval()
+        # Eval mode for the wrapper too: torch.onnx.export restores the mode it found, and a wrapper
+        # in training mode would leave a hybrid's BatchNorm on batch statistics.
+        self.eval()
 
     def forward(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Return ``logits`` (B, K), ``activations`` and ``gradients`` (B, T, d)."""

@@ -60,6 +60,12 @@ def test_overlay_matches_the_map_toggles_and_follows_rotation(qtbot, window):
     explanation = _compute(qtbot, panel)
     layer = panel.layer_for(window.active)
     assert layer.visible and layer.legend.isVisible()
+    # The legend leaves the right edge's orientation marker in sight.
+    from PySide6.QtCore import QRectF
+
+    canvas = window.active.view
+    marker = canvas.overlay.block_rect("right", canvas.viewport().width(), canvas.viewport().height())
+    assert marker is not None and not QRectF(layer.legend.geometry()).intersects(marker)
     np.testing.assert_array_equal(layer.displayed_map(), explanation.image_map)
     np.testing.assert_array_equal(layer.item.image, explanation.image_map)
     # The overlay covers exactly the image.

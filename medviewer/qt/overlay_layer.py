@@ -72,6 +72,9 @@ def paint_colour_bar(painter: QPainter, rect: QRectF, *, title: str = "", thresh
     painter.restore()
 
 
+RIGHT_MARKER_STRIP = 34  # canvas margin + the widest edge marker letter + a gap
+
+
 class ColourBarWidget(QWidget):
     """The overlay's legend, floating over the right edge of a viewport's canvas."""
 
@@ -263,6 +266,9 @@ class OverlayLayer(QObject):
                 x = int(right) + 8
         except Exception:  # noqa: BLE001 - before the first layout the mapping may be undefined
             pass
+        # Never over the right edge's orientation marker (it sits mid-height in a strip of
+        # about RIGHT_MARKER_STRIP pixels): a reader must always see which side is which.
+        x = min(x, view.width() - width - RIGHT_MARKER_STRIP)
         self.legend.setGeometry(x, (view.height() - height) // 2, width, height)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt naming

@@ -74,6 +74,15 @@ class OverlayPainter:
             self._scale_label = _Block(bar[1], None)
         return True
 
+    def block_rect(self, name: str, width: int, height: int) -> QRectF | None:
+        """Return where a block is painted in a ``width`` x ``height`` canvas (None: not shown)."""
+        block = self._blocks.get(name)
+        if not self.visible or block is None or not block.text:
+            return None
+        size = self._pixmap(name, block, 1.0).deviceIndependentSize()
+        x, y = _place(name, size.width(), size.height(), width, height)
+        return QRectF(x, y, size.width(), size.height())
+
     # -- painting --------------------------------------------------------------------------------
     def paint(self, painter: QPainter, width: int, height: int, ratio: float) -> None:
         """Paint every block into a canvas of ``width`` x ``height`` device-independent pixels."""

@@ -21,8 +21,7 @@ import numpy as np
 
 from medviewer.dicom.pixels import DecodedImage, HeaderWindow
 from medviewer.errors import MedViewerError
-from medviewer.study.session import open_study_db
-from medviewer.study.tables import STUDY_SQL
+from medviewer.study import store
 
 PACKAGE_FORMAT = 1
 
@@ -61,30 +60,16 @@ def export_package(library_path: str | Path, study_id: int, reader: str, out_dir
                            hint="choose a new folder")
     (out / "images").mkdir(parents=True, exist_ok=True)
     source = sqlite3.connect(str(library_path))
-    study = source.execute("SELECT id, name, uid, created_at, seed, k, picks_required FROM "
-                           "reader_studies WHERE id = ?", (study_id,)).fetchone()
+    study = store.package_study(source, study_id)
     if study is None:
         raise PackageError(f"no reader study with id {study_id}", path=library_path)
-    queries = source.execute("SELECT id, study_ref, position, case_ref FROM study_queries WHERE "
-                             "study_ref = ?", (study_id,)).fetchall()
-    candidates = source.execute(
-        "SELECT c.id, c.query_ref, c.case_ref FROM study_candidates c JOIN study_queries q ON "
-        "q.id = c.query_ref WHERE q.study_ref = ?", (study_id,)).fetchall()
-    source.close()
-    target = open_study_db(out / "package.sqlite")
-    for statement in STUDY_SQL.split(";"):
-        if statement.strip():
-            target.execute(statement)
-    target.execute("BEGIN")
-    target.execute("INSERT INTO reader_studies (id, name, uid, created_at, seed, k, picks_required) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)", study)
     # Modality and label group stay home: they would hint at the answer.
-    target.executemany("INSERT INTO study_queries (id, study_ref, position, case_ref) "
-                       "VALUES (?, ?, ?, ?)", queries)
+    queries = store.package_queries(source, study_id)
+    candidates = store.package_candidates(source, study_id)
+    source.close()
+    target = store.open_study_db(out / "package.sqlite")
     # Blinded: every candidate looks the same to the package (no flag, rank or distance).
-    target.executemany("INSERT INTO study_candidates (id, query_ref, case_ref, model_closest, rank, "
-                       "distance) VALUES (?, ?, ?, 0, 0, 0)", candidates)
-    target.execute("COMMIT")
+    store.write_package_tables(target, study, queries, candidates)
     target.close()
     cases = sorted({q[3] for q in queries} | {c[2] for c in candidates})
     for case_id in cases:
@@ -155,7 +140,7 @@ def import_results(library_path: str | Path, package: str | Path,
     if not Path(library_path).is_file():
         raise PackageError("no such library", path=library_path,
                            hint="give the library the study was designed in")
-    home = open_study_db(library_path)
+    home = store.open_study_db(library_path)
     try:
         return _merge(home, Path(package), manifest, remote_reader, responses, prefer)
     finally:
@@ -170,17 +155,14 @@ def _read_package_rows(package: Path, reader: str, study_uid: str):
                            hint="copy the whole package folder back")
     try:
         # Read-only: a damaged package is never modified (or created) by importing it.
-        remote = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        remote = store.open_read_only(db)
         try:
-            uid = remote.execute("SELECT uid FROM reader_studies").fetchall()
-            if [tuple(u) for u in uid] != [(study_uid,)]:
+            if store.study_uids(remote) != [study_uid]:
                 raise PackageError("package.sqlite holds another study than package.json names",
                                    path=package, hint="export the package again")
-            remote_reader = remote.execute("SELECT id, seed, created_at FROM study_readers "
-                                           "WHERE name = ?", (reader,)).fetchone()
-            responses = [] if remote_reader is None else remote.execute(
-                "SELECT query_ref, status, picked, skip_reason, seconds, updated_at FROM "
-                "study_responses WHERE reader_ref = ?", (remote_reader[0],)).fetchall()
+            remote_reader = store.reader_named(remote, reader)
+            responses = [] if remote_reader is None else store.reader_responses(
+                remote, remote_reader[0])
         finally:
             remote.close()
     except sqlite3.DatabaseError as exc:
@@ -231,17 +213,12 @@ def _row_problems(rows, queries: dict[int, set[int]], picks_required: int) -> li
 def _merge(home, package: Path, manifest: dict, remote_reader, responses,
            prefer: str) -> MergeReport:
     reader = manifest["reader"]
-    row = home.execute("SELECT id, picks_required FROM reader_studies WHERE uid = ?",
-                       (manifest["study_uid"],)).fetchone()
-    if row is None:
+    found = store.study_by_uid(home, manifest["study_uid"])
+    if found is None:
         raise PackageError("this package belongs to a study that is not in this library",
                            path=package, hint=f"study {manifest.get('study_name')!r}")
-    study_id, picks_required = int(row[0]), int(row[1])
-    queries: dict[int, set[int]] = {}
-    for query_id, candidate in home.execute(
-            "SELECT q.id, c.id FROM study_queries q JOIN study_candidates c ON "
-            "c.query_ref = q.id WHERE q.study_ref = ?", (study_id,)):
-        queries.setdefault(int(query_id), set()).add(int(candidate))
+    study_id, picks_required = found
+    queries = store.candidates_by_query(home, study_id)
     problems = _row_problems(responses, queries, picks_required)
     if problems:
         more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
@@ -252,20 +229,17 @@ def _merge(home, package: Path, manifest: dict, remote_reader, responses,
     if remote_reader is None:
         return report
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    home.execute("BEGIN IMMEDIATE")
-    try:
-        local = home.execute("SELECT id FROM study_readers WHERE study_ref = ? AND name = ?",
-                             (study_id, reader)).fetchone()
+    # One write transaction from reading the home rows to the last write: a reader busy
+    # at home at the same moment never has a pick overwritten from a stale read.
+    with store.write_transaction(home):
+        local = store.reader_row(home, study_id, reader)
         if local is None:
-            local_id = home.execute(
-                "INSERT INTO study_readers (study_ref, name, seed, created_at, origin) "
-                "VALUES (?, ?, ?, ?, 'package')",
-                (study_id, reader, remote_reader[1], remote_reader[2])).lastrowid
+            local_id = store.insert_package_reader(home, study_id, reader, remote_reader[1],
+                                                   remote_reader[2])
         else:
             local_id = local[0]
         for query_id, status, picked, reason, seconds, updated in responses:
-            mine = home.execute("SELECT status, picked, skip_reason FROM study_responses WHERE "
-                                "reader_ref = ? AND query_ref = ?", (local_id, query_id)).fetchone()
+            mine = store.response_row(home, local_id, query_id)
             if mine is not None and (mine[0], json.loads(mine[1]), mine[2]) == (
                     status, json.loads(picked), reason):
                 report.duplicates += 1
@@ -277,23 +251,13 @@ def _merge(home, package: Path, manifest: dict, remote_reader, responses,
                                          "picked": json.loads(mine[1])},
                                          "package": {"status": status, "picked": json.loads(picked)}})
                 continue
-            home.execute(
-                "INSERT INTO study_responses (reader_ref, query_ref, status, picked, skip_reason, "
-                "seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(reader_ref, query_ref) "
-                "DO UPDATE SET status = excluded.status, picked = excluded.picked, skip_reason = "
-                "excluded.skip_reason, seconds = excluded.seconds, updated_at = excluded.updated_at",
-                (local_id, query_id, status, picked, reason, seconds, updated))
-            home.execute("INSERT INTO study_audit (reader_ref, query_ref, at, action, before, after) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         (local_id, query_id, now, f"import from package {package.name}",
-                          json.dumps(None if mine is None else {"status": mine[0],
-                                                                "picked": json.loads(mine[1])}),
-                          json.dumps({"status": status, "picked": json.loads(picked)})))
+            store.upsert_response(home, local_id, query_id, status, picked, reason, seconds,
+                                  updated)
+            store.insert_audit(home, local_id, query_id, now, f"import from package {package.name}",
+                               json.dumps(None if mine is None else {
+                                   "status": mine[0], "picked": json.loads(mine[1])}),
+                               json.dumps({"status": status, "picked": json.loads(picked)}))
             report.imported += 1
-        home.execute("COMMIT")
-    except BaseException:
-        home.execute("ROLLBACK")
-        raise
     return report
 
 

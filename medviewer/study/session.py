@@ -13,15 +13,18 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from medviewer.errors import MedViewerError
+from medviewer.study import store
+# Opening a study database is the store's; callers find it here beside the session.
+from medviewer.study.store import open_study_db
+
+__all__ = ["QueryView", "ReadingError", "ReadingSession", "Response", "open_study_db",
+           "reader_seed"]
 
 
 class ReadingError(MedViewerError):
@@ -56,15 +59,6 @@ def reader_seed(study_seed: int, reader: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def open_study_db(path: str | Path) -> sqlite3.Connection:
-    """Open a study database (a library or a reading package) for durable writes."""
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # FULL: a commit is on disk when it returns, even if the machine loses power.
-    conn.execute("PRAGMA synchronous=FULL")
-    return conn
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -87,36 +81,30 @@ class ReadingSession:
         self.conn = conn
         self.study_id = study_id
         self.reader = reader.strip()
-        row = conn.execute("SELECT seed, picks_required FROM reader_studies WHERE id = ?",
-                           (study_id,)).fetchone()
-        if row is None:
+        study = store.study_seed_and_picks(conn, study_id)
+        if study is None:
             raise ReadingError(f"no reader study with id {study_id}")
-        study_seed, self.picks_required = int(row[0]), int(row[1])
-        found = conn.execute("SELECT id, seed FROM study_readers WHERE study_ref = ? AND name = ?",
-                             (study_id, self.reader)).fetchone()
+        study_seed, self.picks_required = study
+        found = store.reader_row(conn, study_id, self.reader)
         if found is None:
             # Another process may register the same reader at the same moment: insert if
             # still absent inside one write transaction, then read back whichever row won.
-            with self._write_transaction():
-                conn.execute("INSERT OR IGNORE INTO study_readers (study_ref, name, seed, "
-                             "created_at) VALUES (?, ?, ?, ?)",
-                             (study_id, self.reader, reader_seed(study_seed, self.reader), _now()))
-            found = conn.execute("SELECT id, seed FROM study_readers WHERE study_ref = ? AND "
-                                 "name = ?", (study_id, self.reader)).fetchone()
-        self.reader_id, self.seed = int(found[0]), int(found[1])
+            with store.write_transaction(conn):
+                store.register_reader(conn, study_id, self.reader,
+                                      reader_seed(study_seed, self.reader), _now())
+            found = store.reader_row(conn, study_id, self.reader)
+        self.reader_id, self.seed = found
         self.queries = self._ordered_queries()
         self._started: dict[int, float] = {}
 
     def _ordered_queries(self) -> list[QueryView]:
-        rows = self.conn.execute("SELECT id, case_ref FROM study_queries WHERE study_ref = ? "
-                                 "ORDER BY position", (self.study_id,)).fetchall()
+        rows = store.queries_by_position(self.conn, self.study_id)
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(rows))
         views = []
         for index in order:
             query_id, case_id = rows[index]
-            cands = self.conn.execute("SELECT id, case_ref FROM study_candidates WHERE query_ref = ? "
-                                      "ORDER BY id", (query_id,)).fetchall()
+            cands = store.query_candidates(self.conn, query_id)
             shuffled = [tuple(cands[i]) for i in rng.permutation(len(cands))]
             views.append(QueryView(int(query_id), int(case_id), tuple(shuffled)))
         return views
@@ -124,18 +112,14 @@ class ReadingSession:
     # -- reading state ----------------------------------------------------------------------
     def response(self, query_id: int) -> Response | None:
         """Return the stored response to a query, if any."""
-        row = self.conn.execute("SELECT status, picked, skip_reason, seconds FROM study_responses "
-                                "WHERE reader_ref = ? AND query_ref = ?",
-                                (self.reader_id, query_id)).fetchone()
+        row = store.response_row(self.conn, self.reader_id, query_id)
         if row is None:
             return None
         return Response(row[0], frozenset(json.loads(row[1])), row[2], float(row[3]))
 
     def first_unanswered(self) -> int:
         """Return the index (in this reader's order) of the first query not answered or skipped."""
-        done = {r[0] for r in self.conn.execute(
-            "SELECT query_ref FROM study_responses WHERE reader_ref = ? AND status != 'in_progress'",
-            (self.reader_id,))}
+        done = store.finished_queries(self.conn, self.reader_id)
         for index, view in enumerate(self.queries):
             if view.query_id not in done:
                 return index
@@ -143,9 +127,7 @@ class ReadingSession:
 
     def progress(self) -> tuple[int, int, int]:
         """Return (answered, skipped, total)."""
-        counts = dict(self.conn.execute(
-            "SELECT status, COUNT(*) FROM study_responses WHERE reader_ref = ? GROUP BY status",
-            (self.reader_id,)).fetchall())
+        counts = store.status_counts(self.conn, self.reader_id)
         return counts.get("answered", 0), counts.get("skipped", 0), len(self.queries)
 
     def start_timer(self, query_id: int) -> None:
@@ -166,7 +148,7 @@ class ReadingSession:
         view = self._view(query_id)
         if candidate_id not in {c for c, _ in view.candidates}:
             raise ReadingError(f"candidate {candidate_id} is not part of query {query_id}")
-        with self._write_transaction():
+        with store.write_transaction(self.conn):
             current = self.response(query_id)
             picked = set(current.picked) if current else set()
             if candidate_id in picked:
@@ -186,7 +168,7 @@ class ReadingSession:
 
     def finish(self, query_id: int) -> None:
         """Mark a query answered; needs exactly ``picks_required`` picks."""
-        with self._write_transaction():
+        with store.write_transaction(self.conn):
             current = self.response(query_id)
             picked = set(current.picked) if current else set()
             if len(picked) != self.picks_required:
@@ -199,7 +181,7 @@ class ReadingSession:
         """Skip a query with a reason (its picks are kept in the audit trail, not counted)."""
         if not reason.strip():
             raise ReadingError("a reason is needed to skip", hint="e.g. 'image quality'")
-        with self._write_transaction():
+        with store.write_transaction(self.conn):
             current = self.response(query_id)
             picked = set(current.picked) if current else set()
             self._write(query_id, current, "skipped", picked, reason.strip(),
@@ -211,33 +193,14 @@ class ReadingSession:
                 return view
         raise ReadingError(f"query {query_id} is not part of this study")
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[None]:
-        """Hold SQLite's write lock from the first read of a change to its commit."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
     def _write(self, query_id: int, before: Response | None, status: str, picked: set[int],
                reason: str, seconds: float, action: str) -> None:
-        """Store a response and its audit row; call inside :meth:`_write_transaction`."""
+        """Store a response and its audit row; call inside :func:`store.write_transaction`."""
         before_json = json.dumps(None if before is None else {
             "status": before.status, "picked": sorted(before.picked), "skip_reason": before.skip_reason})
         after_json = json.dumps({"status": status, "picked": sorted(picked), "skip_reason": reason})
         now = _now()
-        self.conn.execute(
-            "INSERT INTO study_responses (reader_ref, query_ref, status, picked, skip_reason, "
-            "seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(reader_ref, query_ref) "
-            "DO UPDATE SET status = excluded.status, picked = excluded.picked, "
-            "skip_reason = excluded.skip_reason, seconds = excluded.seconds, "
-            "updated_at = excluded.updated_at",
-            (self.reader_id, query_id, status, json.dumps(sorted(picked)), reason, seconds, now))
-        self.conn.execute("INSERT INTO study_audit (reader_ref, query_ref, at, action, before, "
-                          "after) VALUES (?, ?, ?, ?, ?, ?)",
-                          (self.reader_id, query_id, now, f"{self.reader}: {action}", before_json,
-                           after_json))
+        store.upsert_response(self.conn, self.reader_id, query_id, status,
+                              json.dumps(sorted(picked)), reason, seconds, now)
+        store.insert_audit(self.conn, self.reader_id, query_id, now, f"{self.reader}: {action}",
+                           before_json, after_json)

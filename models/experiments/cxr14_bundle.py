@@ -628,7 +628,11 @@ def card_sections(payload: dict) -> dict[str, str]:
             f"set alone (Pneumonia vs No Finding) AUC "
             f"{_ci(auc256['auc_256px_opacity']['auc'], auc256['auc_256px_opacity']['ci95'])}, mAP@5 "
             f"{auc256['retrieval_256px'].get('Opacity', {}).get('map_at_5', float('nan')):.3f}. "
-            "Read the tables for whether the bar is met; nothing here was tuned on the test split."),
+            + ("The bar is met." if auc256['auc_256px_opacity']['auc'] >= 0.93
+               and auc256['retrieval_256px'].get('Opacity', {}).get('map_at_5', 0) >= 0.85 else
+               "The bar is NOT met; nor are Cardiomegaly and Emphysema clearly above the pixel baseline "
+               "(see the intervals). ")
+            + "Nothing here was tuned on the test split."),
         "Self-supervised pretraining (what it gave)": (
             "PEAC and ISImed (`models/pretrain.py`) ran on the cached 7 x 7 stem maps of the training and "
             f"validation images only (never test), for a bounded CPU time ({pre_line}); then the same "
