@@ -215,7 +215,7 @@ def test_key_image_toggles_with_k_is_listed_and_exports_as_key_object_selection(
         qtbot, tmp_path, monkeypatch):
     import pydicom
 
-    from medviewer.measurements.store import list_key_images
+    from medviewer.measurements.store import is_key_image, list_key_images
     from medviewer.qt.key_image_actions import show_key_images
 
     win = make_window(qtbot, tmp_path, monkeypatch, write_ct_series(tmp_path / "ct"))
@@ -228,6 +228,8 @@ def test_key_image_toggles_with_k_is_listed_and_exports_as_key_object_selection(
     qtbot.keyClick(viewport, Qt.Key_K)  # toggled off again
     with Library(win.library_path) as lib:
         keys = list_key_images(lib)
+        second = viewport.state.current
+        assert not is_key_image(lib, second.instance.id, second.frame)
     assert len(keys) == 1 and "no longer" in win.statusBar().currentMessage()
 
     show_key_images(win)

@@ -1,4 +1,4 @@
-"""Measurements in the case library (the only SQL of this package).
+"""Measurements and key image marks in the case library (the only SQL of this package).
 
 Each row belongs to one instance (by the library's instance id) and one frame;
 points are stored as JSON ``[[column, row], ...]`` in stored-frame coordinates.
@@ -85,8 +85,9 @@ def instance_ref_for_sop(library: Library, sop_uid: str) -> int | None:
 def toggle_key_image(library: Library, instance_ref: int, frame: int = 0) -> bool:
     """Mark a frame as a key image, or unmark it if it was one; return whether it is one now."""
     with library.transaction():
-        cur = library.conn.execute("DELETE FROM key_image_marks WHERE instance_ref = ? AND frame = ?",
-                                   (instance_ref, frame))
+        cur = library.conn.execute(
+            "DELETE FROM key_image_marks WHERE instance_ref = ? AND frame = ?",
+            (instance_ref, frame))
         if cur.rowcount:
             return False
         library.conn.execute(
@@ -97,8 +98,9 @@ def toggle_key_image(library: Library, instance_ref: int, frame: int = 0) -> boo
 
 def is_key_image(library: Library, instance_ref: int, frame: int = 0) -> bool:
     """Return whether a frame is marked as a key image."""
-    return library.conn.execute("SELECT 1 FROM key_image_marks WHERE instance_ref = ? AND frame = ?",
-                                (instance_ref, frame)).fetchone() is not None
+    return library.conn.execute(
+        "SELECT 1 FROM key_image_marks WHERE instance_ref = ? AND frame = ?",
+        (instance_ref, frame)).fetchone() is not None
 
 
 def list_key_images(library: Library) -> list[tuple[int, int, str, str]]:
