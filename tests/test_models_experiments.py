@@ -43,3 +43,31 @@ def test_experiments_skip_without_shared_data(tmp_path, capsys):
     assert cxr14.main(["--labels", str(tmp_path / "absent.csv"), "--cards", str(tmp_path)]) == 0
     assert capsys.readouterr().out.count("skipped") == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_portable_writes_paths_beside_the_repo_relative_to_it():
+    from models.experiments import REPO, portable
+
+    assert portable(str(REPO.parent / "shared" / "data" / "t.csv")) == "../shared/data/t.csv"
+    assert portable(REPO / "models" / "cards") == "models/cards"
+    assert portable("/elsewhere/t.csv") == "/elsewhere/t.csv"  # outside: kept, so it still names the file
+    assert portable(40) == 40
+
+
+def test_committed_cards_name_no_path_of_the_machine_they_were_made_on():
+    from models.experiments import REPO
+
+    def strings(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+        elif isinstance(value, str):
+            yield value
+
+    folders = [REPO / "models" / "cards", *(p.parent for p in (REPO / "models").glob("*/metadata.json"))]
+    found = [(path.name, s) for folder in folders for path in sorted(folder.glob("*.json"))
+             for s in strings(json.loads(path.read_text())) if s.startswith(str(REPO.parent) + "/")]
+    assert found == []

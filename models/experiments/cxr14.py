@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from medviewer.inference.preprocess import PreprocessConfig
-from models.experiments import CARDS, SHARED_DATA
+from models.experiments import CARDS, SHARED_DATA, portable
 from models.metrics import bootstrap_auc_ci
 from models.prepare import DataConfig, prepare_data
 from models.train import TrainConfig, model_from_checkpoint, predict, train
@@ -104,7 +104,7 @@ def write_card(results: list[dict], args: argparse.Namespace, folder: Path) -> N
     """Write ``cxr14-nih1000.json`` and ``cxr14-nih1000.md``."""
     folder.mkdir(parents=True, exist_ok=True)
     baseline = linear_baseline(args.labels, [r["seed"] for r in results], tuple(args.split))
-    payload = {"settings": {k: v for k, v in vars(args).items() if k not in ("cards", "from_json")},
+    payload = {"settings": {k: portable(v) for k, v in vars(args).items() if k not in ("cards", "from_json")},
                "results": results, "linear_baseline_test_auc": baseline}
     (folder / f"{args.name}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     rows = []

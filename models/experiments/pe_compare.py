@@ -23,7 +23,7 @@ import numpy as np
 
 from medviewer.inference.preprocess import PreprocessConfig
 from models.dataset import FlipRotate
-from models.experiments import CARDS, SHARED_DATA
+from models.experiments import CARDS, SHARED_DATA, portable
 from models.prepare import DataConfig, prepare_data
 from models.train import TrainConfig, train
 from models.vit import ArchConfig
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
                 "val_accuracy": summary["val"]["accuracy"], "test_accuracy": summary["test"]["accuracy"],
                 "test_auc": summary["test"]["auc_macro"], "minutes": round((time.time() - t0) / 60, 1),
             })
-    return {"data": data.description, "settings": vars(args) | {"npz": str(npz)}, "results": results,
+    return {"data": data.description, "settings": {k: portable(v) for k, v in (vars(args) | {"npz": str(npz)}).items()}, "results": results,
             "paper": PAPER}
 
 
