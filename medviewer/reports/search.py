@@ -4,7 +4,9 @@ The phrase goes through the same negation rules as the reports
 (:mod:`medviewer.reports.negation`): its affirmed words must appear in a
 report's *affirmed* column and its negated words in the *negated* column, so
 "effusion" finds "small left effusion" but not "no effusion", and "no effusion"
-finds the reports that say there is none.  Ranking is BM25 (bm25s, see
+finds the reports that say there is none.  Findings are matched with their
+synonyms (:mod:`medviewer.reports.synonyms`: "cardiomegaly" finds "the cardiac
+silhouette is enlarged", "no cardiomegaly" finds "the heart is not enlarged").  Ranking is BM25 (bm25s, see
 :mod:`medviewer.reports.ranker`; plural endings stripped, "effusions" matches
 "effusion").  A report of a study ranks every case of that study.
 """
@@ -16,10 +18,9 @@ from dataclasses import dataclass
 from medviewer.reports.errors import TextQueryError
 from medviewer.reports.models import TextHit
 from medviewer.reports.negation import STOP_WORDS, analyse_sentence, split_sentences
-from medviewer.reports.ranker import normalise, ranker_for
+from medviewer.reports.ranker import ReportRanker, ranker_for, tokens
 from medviewer.reports.sections import searchable_text
 from medviewer.reports.store import ReportStore
-
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,23 @@ def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit
 
 
 def best_sentence(text: str, query: TextQuery) -> str:
-    """Return the report sentence that holds most of the query's words, in their polarity."""
+    """Return the report sentence that holds most of the query's concepts, in their polarity.
+
+    Synonyms count ("the heart is enlarged" for "cardiomegaly"), as in the ranking.
+    """
+    concepts = ReportRanker.concepts(query.affirmed, query.negated)
     best, best_score = "", 0
     for sentence in split_sentences(text):
         s = analyse_sentence(sentence)
-        aff, neg = {_stem(w) for w in s.affirmed}, {_stem(w) for w in s.negated}
-        score = sum(_stem(w) in aff for w in query.affirmed) + sum(_stem(w) in neg for w in query.negated)
+        aff, neg = set(tokens(s.affirmed, ())), set(tokens(s.negated, ()))
+        score = 0
+        for polarity, alternatives in concepts:
+            wanted = aff if polarity else neg
+            score += any(all(w in wanted for w in finding) and all(w in aff | neg for w in context)
+                         for finding, context in alternatives)
         if score > best_score:
             best, best_score = sentence, score
     return best
-
-
-def _stem(word: str) -> str:
-    return normalise(word)
 
 
 def _with_snippet(store: ReportStore, hit: TextHit, query: TextQuery) -> TextHit:
