@@ -214,9 +214,13 @@ class TextHitRow(QFrame):
         layout.addWidget(picture)
         labels = ", ".join(hit.labels) or "no labels"
         snippet = f"<br><i>\u201c{escape(hit.snippet)}\u201d</i>" if hit.snippet else ""
-        parts = ", ".join(f"{k} {v:.3g}" for k, v in hit.scores.items())
-        score = f"score {hit.score:.3g}" + (f" <span style='color:#8a8f98'>({parts})</span>" if parts else "")
-        text = QLabel(f"<b>#{hit.rank}</b> &nbsp;{score}<br>{escape(labels)}{snippet}", self)
+        # Which ranker found it, with its own rank and raw score: a fused score alone would
+        # hide that a case was found by the model only, or by the words only.
+        how = (f"<br><span style='color:#8a8f98'>Found by {escape(hit.ranker_text())}</span>"
+               if hit.rankers else "")
+        kind = "fused score (RRF)" if len(hit.rankers) > 1 else "score"
+        text = QLabel(f"<b>#{hit.rank}</b> &nbsp;{kind} {hit.score:.3g}{how}<br>"
+                      f"{escape(labels)}{snippet}", self)
         text.setWordWrap(True)
         layout.addWidget(text, 1)
         open_button = QToolButton(self)
@@ -345,7 +349,8 @@ class TextSearchPanel(QWidget):
         self.result = result
         self._clear()
         warnings = "".join(f"<br><span style='color:#c9a227'>{escape(w)}</span>" for w in result.warnings)
-        self.status.setText(escape(result.summary) + warnings)
+        fusion = f"<br>Fused by {escape(result.fusion)}." if result.fusion else ""
+        self.status.setText(escape(result.summary) + fusion + warnings)
         for position, hit in enumerate(result.hits):
             row = TextHitRow(hit, thumbs.get(hit.case_id), self.results_host)
             row.sig_open.connect(self.sig_open_case)

@@ -13,7 +13,7 @@ silhouette is enlarged", "no cardiomegaly" finds "the heart is not enlarged").  
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medviewer.reports.errors import TextQueryError
 from medviewer.reports.models import TextHit
@@ -64,20 +64,23 @@ def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit
     query = parse_query(phrase)
     limit = max(k, 1) * 4
     full, partial = ranker_for(store).search(query.affirmed, query.negated, limit)
-    if full and partial:
-        # Partial matches rank below every full match, in their own BM25 order.
-        shift = full[-1][1] - partial[0][1] - 1e-3
-        partial = [(rid, score + shift) for rid, score in partial]
-    matches = (full + partial)[:limit]
-    cases = store.cases_of_reports([rid for rid, _ in matches])
+    shift = full[-1][1] - partial[0][1] - 1e-3 if full and partial else 0.0
+    # Partial matches rank below every full match, in their own BM25 order; the raw
+    # score is kept beside the shifted one.
+    matches = [(rid, s, s, "all") for rid, s in full] + \
+        [(rid, s + shift, s, "some") for rid, s in partial]
+    matches = matches[:limit]
+    cases = store.cases_of_reports([m[0] for m in matches])
     hits: list[TextHit] = []
     seen: set[int] = set()
-    for report_id, score in matches:
+    for report_id, score, raw, words in matches:
         for case_id, location, labels in cases.get(report_id, []):
             if case_id in seen:
                 continue
             seen.add(case_id)
-            hits.append(TextHit(len(hits) + 1, case_id, report_id, score, location, labels))
+            rank = len(hits) + 1
+            hits.append(TextHit(rank, case_id, report_id, score, location, labels, rankers={
+                "bm25": {"rank": rank, "score": raw, "words": words}}))
             if len(hits) >= k:
                 break
         if len(hits) >= k:
@@ -107,5 +110,4 @@ def best_sentence(text: str, query: TextQuery) -> str:
 
 def _with_snippet(store: ReportStore, hit: TextHit, query: TextQuery) -> TextHit:
     report = store.report(hit.report_id)
-    snippet = best_sentence(searchable_text(report.sections), query)
-    return TextHit(hit.rank, hit.case_id, hit.report_id, hit.score, hit.location, hit.labels, snippet)
+    return replace(hit, snippet=best_sentence(searchable_text(report.sections), query))
