@@ -75,7 +75,8 @@ class SentenceMatches:
     patches : int
         Patch tokens the region covers (0 for the whole image).
     seen : float
-        Share of the region's pixels inside the model's centre crop (1 for the whole image).
+        Share of the drawn rectangle inside the image and the model's centre crop (1 for the
+        whole image).
     applicability : Applicability or None
     own, library : list of SentenceMatch
         Best first.
@@ -147,7 +148,8 @@ def region_weights(geometry, region) -> tuple[np.ndarray, float]:
     if x1 <= x0 or y1 <= y0:
         return np.zeros(geometry.grid, np.float32), 0.0
     mask[y0:y1, x0:x1] = 1.0
-    seen = float(seen_mask(geometry)[y0:y1, x0:x1].mean())
+    # Over the rectangle as drawn: the part beyond the image is not seen either.
+    seen = float(seen_mask(geometry)[y0:y1, x0:x1].sum()) / max(1, region.width * region.height)
     return image_to_grid(mask, geometry), seen
 
 
@@ -215,8 +217,8 @@ def match_sentences(library: Library, case_id: int, model: str, *, region=None,
                              "(its centre crop)", hint="draw the rectangle nearer the centre")
         found.patches, found.seen = int((weights > 0).sum()), seen
         if seen < 0.99:
-            found.notes.append(f"{100 * (1 - seen):.0f}% of the region lies outside the model's "
-                               "centre crop and was not seen.")
+            found.notes.append(f"{100 * (1 - seen):.0f}% of the region lies outside the image or "
+                               "the model's centre crop and was not seen.")
         vector = pool_region(out["tokens"][0], weights.ravel(), int(arch.get("num_prefix_tokens", 1)))
     found.own = [SentenceMatch(s, c, (int(case_id),))
                  for s, c in rank_sentences(encoder, vector, list(dict.fromkeys(sentences)))]
