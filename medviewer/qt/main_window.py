@@ -345,6 +345,8 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
             self.statusBar().showMessage("Reset rotation and flips (Ctrl+R) to match a region", 6000)
             return
         self.report_dock.raise_()
+        # The ranked sentences need height more than the similar-cases dock below does.
+        self.resizeDocks([self.report_dock], [max(self.report_dock.height(), 560)], Qt.Vertical)
         self.report_panel.match_region(Region(x, y, width, height))
 
     def open_case(self, case_id: int) -> None:

@@ -202,6 +202,8 @@ class ReportPanel(QWidget):
         if case_id != self.case_id:
             return  # another case is on screen now
         self.message.setText(matches_html(found))
+        # Room for the tables: the ranked sentences are what the user asked to see.
+        self.message_scroll.setMinimumHeight(min(260, self.message.sizeHint().height() + 8))
         self.sig_matched.emit(found)
 
     def _follow(self, library_path: str | None, case_id: int | None) -> None:
@@ -217,6 +219,7 @@ class ReportPanel(QWidget):
         self.stop_editing()
         self.library_path, self.case_id, self.report = library_path, case_id, None
         self.message.setText("")
+        self.message_scroll.setMinimumHeight(0)
         self.edit_button.setEnabled(bool(library_path) and case_id is not None)
         self._update_match_button()
         if not library_path or case_id is None:
