@@ -1,4 +1,4 @@
-"""Which report sentences match a region: Shift+G, a real mouse drag, the report panel ranks them."""
+"""Which report sentences match a region: Shift+G, a real mouse drag, the panel ranks them."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ def test_region_drag_ranks_the_report_sentences_and_says_when_no_model_is_loaded
     sentences = split_sentences(searchable_text(report.sections))
     assert {m.sentence for m in found.own} == set(sentences)
     text = panel.message.text()
-    assert "Sentences by similarity to the region" in text and escape(found.applicability.summary()) in text
+    assert "Sentences by similarity to the region" in text
+    assert escape(found.applicability.summary()) in text
     assert found.library and "From other reports in the library" in text
 
     shots = os.environ.get("MEDVIEWER_SHOT_DIR")

@@ -50,7 +50,7 @@ def prior_library(tmp_path_factory):
 
 
 def test_a_region_is_the_pooled_patch_tokens_it_covers(prior_library):
-    """64 px film -> 32 px input, 4x4 grid: the rectangle (16, 0, 16, 16) is exactly patch (0, 1)."""
+    """64 px film -> 32 px input, 4x4 grid: the rectangle (16, 0, 16, 16) is patch (0, 1)."""
     from medviewer.inference import ModelRunner
     from medviewer.reports.learned import load_text_encoder
     from medviewer.retrieval.catalog import read_catalog

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     match.add_argument("--sentence", action="append", default=None,
                        help="score these sentences instead of the case's report (repeatable)")
     match.add_argument("--region", metavar="X,Y,W,H",
-                       help="match this rectangle of the image (pixels) instead of the whole image: "
-                       "the patch tokens it covers, pooled in the joint space")
+                       help="match this rectangle of the image (pixels) instead of the whole "
+                       "image: the patch tokens it covers, pooled in the joint space")
     match.add_argument("--library-sentences", action="store_true",
                        help="also rank the distinct sentences of the library's other reports")
     match.add_argument("--provider", default="auto")
@@ -103,7 +103,7 @@ def run_set(args) -> int:
 
 
 def run_match(args) -> int:
-    """Print the sentences of a case's report (or given ones) by similarity to its image or a region."""
+    """Print a case's report sentences (or given ones) by similarity to its image or a region."""
     from medviewer.cli.index_cmd import _open_library
     from medviewer.cli.search_cmd import parse_region
     from medviewer.reports.errors import ReportError

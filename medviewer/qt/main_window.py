@@ -342,7 +342,8 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
             return
         state = viewport.state
         if state.rotation or state.flip_horizontal or state.flip_vertical:
-            self.statusBar().showMessage("Reset rotation and flips (Ctrl+R) to match a region", 6000)
+            self.statusBar().showMessage("Reset rotation and flips (Ctrl+R) to match a region",
+                                         6000)
             return
         self.report_dock.raise_()
         # The ranked sentences need height more than the similar-cases dock below does.

@@ -6,7 +6,8 @@ from html import escape
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit,
                                QPushButton, QScrollArea, QSpinBox, QTextBrowser, QToolButton,
                                QVBoxLayout, QWidget)
 
@@ -40,15 +41,17 @@ def _rows(matches, with_cases: bool = False) -> str:
     for m in matches:
         cases = ""
         if with_cases:
-            shown = ", ".join(str(c) for c in m.cases[:4]) + (", \u2026" if len(m.cases) > 4 else "")
-            cases = f"<td style='color:#8a8f98;padding-left:8px'>case{'s' if len(m.cases) > 1 else ''} {shown}</td>"
+            shown = ", ".join(str(c) for c in m.cases[:4]) + (", \u2026" if len(m.cases) > 4
+                                                               else "")
+            word = "cases" if len(m.cases) > 1 else "case"
+            cases = f"<td style='color:#8a8f98;padding-left:8px'>{word} {shown}</td>"
         rows.append(f"<tr><td style='padding-right:8px'>{m.cosine:+.2f}</td>"
                     f"<td>{escape(m.sentence)}</td>{cases}</tr>")
     return "<table>" + "".join(rows) + "</table>"
 
 
 def matches_html(found) -> str:
-    """Return sentence matches as HTML: the model's applicability in words first, then the tables."""
+    """Return sentence matches as HTML: the model's applicability in words, then the tables."""
     verdict = found.applicability
     parts = []
     if verdict is not None:
@@ -59,7 +62,8 @@ def matches_html(found) -> str:
     extra = f", {found.patches} patch{'es' if found.patches != 1 else ''}" if found.region else ""
     parts.append(f"<b>Sentences by similarity to {where}</b> (cosine in the model's joint space"
                  f"{extra}; a ranking, not a probability)")
-    parts.append(_rows(found.own) if found.own else "<p><i>The case's report has no sentences.</i></p>")
+    parts.append(_rows(found.own) if found.own else
+                 "<p><i>The case's report has no sentences.</i></p>")
     if found.library:
         parts.append("<b>From other reports in the library</b>" + _rows(found.library, True))
     parts += [f"<p style='color:#c9a227'>{escape(n)}</p>" for n in found.notes]
@@ -157,7 +161,8 @@ class ReportPanel(QWidget):
         self.model_note.setText(problem or "Press Shift+G and drag a rectangle on the image to "
                                 "rank the report's sentences against that region.")
         self.match_button.setToolTip(problem or "Rank this report's sentences by the image-text "
-                                     "model's similarity to the image (a ranking, not a probability)")
+                                     "model's similarity to the image (a ranking, not a "
+                                     "probability)")
         self._update_match_button()
 
     def _update_match_button(self) -> None:

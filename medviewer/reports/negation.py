@@ -9,8 +9,9 @@ or the end of the clause (``;``, ``:`` or the sentence).  *Pseudo-negations*
 nothing; so do NegEx's uncertainty phrases ("cannot exclude", "cannot be
 excluded", "not ruled out"): a finding that cannot be excluded is possible,
 not absent.  At each word the longest cue of any kind wins, so "no longer
-seen" (post) beats "no" (pre) and "not be excluded" (pseudo) beats "not".  Commas do not end a scope, so lists stay negated: "no focal
-consolidation, effusion, or pneumothorax".
+seen" (post) beats "no" (pre) and "not be excluded" (pseudo) beats "not".
+Commas do not end a scope, so lists stay negated: "no focal consolidation,
+effusion, or pneumothorax".
 
 References
 ----------

@@ -123,7 +123,7 @@ class ReportRanker:
         return self._top(total, matched >= len(query), k), self._top(total, partial, k)
 
     @staticmethod
-    def concepts(affirmed, negated) -> list[tuple[bool, list[tuple[tuple[str, ...], tuple[str, ...]]]]]:
+    def concepts(affirmed, negated) -> list[tuple[bool, list[tuple[tuple, tuple]]]]:
         """Return the query as ``(affirmed?, [(finding tokens, context tokens), ...])`` concepts."""
         from medviewer.reports.synonyms import concepts, split_variant
 

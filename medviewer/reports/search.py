@@ -6,9 +6,9 @@ report's *affirmed* column and its negated words in the *negated* column, so
 "effusion" finds "small left effusion" but not "no effusion", and "no effusion"
 finds the reports that say there is none.  Findings are matched with their
 synonyms (:mod:`medviewer.reports.synonyms`: "cardiomegaly" finds "the cardiac
-silhouette is enlarged", "no cardiomegaly" finds "the heart is not enlarged").  Ranking is BM25 (bm25s, see
-:mod:`medviewer.reports.ranker`; plural endings stripped, "effusions" matches
-"effusion").  A report of a study ranks every case of that study.
+silhouette is enlarged", "no cardiomegaly" finds "the heart is not enlarged").
+Ranking is BM25 (bm25s, see :mod:`medviewer.reports.ranker`; plural endings
+stripped, "effusions" matches "effusion").  A report of a study ranks every case of that study.
 """
 
 from __future__ import annotations

@@ -123,7 +123,8 @@ class ReportStore:
         """
         import sqlite3
 
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'report_terms_rules'").fetchone()
+        row = self.conn.execute(
+            "SELECT value FROM meta WHERE key = 'report_terms_rules'").fetchone()
         if row is not None and row[0] == str(RULES_VERSION):
             return False
         try:

@@ -56,8 +56,8 @@ def learned_text_search(library: Library, store: ReportStore, phrase: str, *, k:
         return _with_report_ids(store, hits), warnings
     bm25 = search_reports(store, phrase, k=pool)
     bm25_by_case = {h.case_id: h for h in bm25}
-    fused = fuse_rankings({"bm25": [h.case_id for h in bm25], "learned": [c for c, _, _ in learned]},
-                          k=RRF_K)
+    fused = fuse_rankings({"bm25": [h.case_id for h in bm25],
+                           "learned": [c for c, _, _ in learned]}, k=RRF_K)
     hits = []
     for case_id, score, parts in fused[:k]:
         text_hit, image_hit = bm25_by_case.get(case_id), by_case.get(case_id)

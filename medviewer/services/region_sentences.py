@@ -117,9 +117,9 @@ def model_problem(model: str | None) -> str | None:
     if not is_image_text_bundle(model):
         from pathlib import Path
 
-        return (f"The loaded model \u201c{Path(model).name}\u201d is an image-only model: it has no "
-                "text encoder, so it cannot compare report sentences with the image. Load an "
-                "image-text model (models.prior_train).")
+        return (f"The loaded model \u201c{Path(model).name}\u201d is an image-only model: it "
+                "has no text encoder, so it cannot compare report sentences with the image. "
+                "Load an image-text model (models.prior_train).")
     return None
 
 
@@ -219,7 +219,8 @@ def match_sentences(library: Library, case_id: int, model: str, *, region=None,
         if seen < 0.99:
             found.notes.append(f"{100 * (1 - seen):.0f}% of the region lies outside the image or "
                                "the model's centre crop and was not seen.")
-        vector = pool_region(out["tokens"][0], weights.ravel(), int(arch.get("num_prefix_tokens", 1)))
+        prefix = int(arch.get("num_prefix_tokens", 1))
+        vector = pool_region(out["tokens"][0], weights.ravel(), prefix)
     found.own = [SentenceMatch(s, c, (int(case_id),))
                  for s, c in rank_sentences(encoder, vector, list(dict.fromkeys(sentences)))]
     if include_library:
