@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     match.add_argument("--model", required=True, metavar="BUNDLE", help="an image-text bundle")
     match.add_argument("--sentence", action="append", default=None,
                        help="score these sentences instead of the case's report (repeatable)")
+    match.add_argument("--region", metavar="X,Y,W,H",
+                       help="match this rectangle of the image (pixels) instead of the whole "
+                       "image: the patch tokens it covers, pooled in the joint space")
+    match.add_argument("--library-sentences", action="store_true",
+                       help="also rank the distinct sentences of the library's other reports")
     match.add_argument("--provider", default="auto")
     match.add_argument("--json", action="store_true")
     match.set_defaults(func=run_match)
@@ -98,15 +103,28 @@ def run_set(args) -> int:
 
 
 def run_match(args) -> int:
-    """Print the sentences of a case's report (or given ones) by similarity to its image."""
+    """Print a case's report sentences (or given ones) by similarity to its image or a region."""
     from medviewer.cli.index_cmd import _open_library
-    from medviewer.services.learned_search import matching_sentences
+    from medviewer.cli.search_cmd import parse_region
+    from medviewer.reports.errors import ReportError
+    from medviewer.services.region_sentences import match_sentences, model_problem
 
+    problem = model_problem(args.model)
+    if problem:
+        raise ReportError(problem, path=args.model)
     with _open_library(args.library) as library:
-        ranked = matching_sentences(library, args.case, args.model, provider=args.provider,
-                                    sentences=args.sentence)
-    lines = [f"sentences by similarity to the image of case {args.case} (cosine in the model's "
-             "joint space; a ranking, not a probability):"]
-    lines.extend(f"  {score:+.3f}  {sentence}" for sentence, score in ranked)
-    emit(args.json, [{"sentence": s, "cosine": round(v, 6)} for s, v in ranked], "\n".join(lines))
+        found = match_sentences(library, args.case, args.model, region=parse_region(args.region),
+                                include_library=args.library_sentences, provider=args.provider,
+                                sentences=args.sentence)
+    verdict = found.applicability
+    lines = [verdict.summary()] if verdict is not None else []
+    lines.append(f"sentences by similarity to {found.target} of case {args.case} (cosine in the "
+                 "model's joint space; a ranking, not a probability):")
+    lines.extend(f"  {m.cosine:+.3f}  {m.sentence}" for m in found.own)
+    if found.library:
+        lines.append("from other reports in the library:")
+        lines.extend(f"  {m.cosine:+.3f}  {m.sentence}  (cases {', '.join(map(str, m.cases[:5]))}"
+                     f"{', ...' if len(m.cases) > 5 else ''})" for m in found.library)
+    lines.extend(found.notes)
+    emit(args.json, found.to_dict(), "\n".join(lines))
     return 0

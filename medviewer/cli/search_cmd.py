@@ -130,10 +130,10 @@ def run_text(args) -> int:
     with _open_library(args.library) as library:
         result = text_search(library, args.text, k=args.k, model=args.model, rank=args.rank,
                              provider=args.provider, allow_stale=args.allow_stale)
-    lines = [result.summary]
+    lines = [result.summary] + ([f"Fused by {result.fusion}."] if result.fusion else [])
     lines.extend(f"  {h.rank:2d}  {h.score:8.4f}  case {h.case_id:<6d} {h.location}  "
-                 f"[{', '.join(h.labels) or 'unlabelled'}]" + (f"\n        \u201c{h.snippet}\u201d"
-                                                              if h.snippet else "")
+                 f"[{', '.join(h.labels) or 'unlabelled'}]\n        found by: {h.ranker_text()}"
+                 + (f"\n        \u201c{h.snippet}\u201d" if h.snippet else "")
                  for h in result.hits)
     lines.extend(f"warning: {w}" for w in result.warnings)
     emit(args.json, result.to_dict(), "\n".join(lines))

@@ -96,6 +96,8 @@ def build_menus(window) -> None:
     add_export_action(window, tools)
     add_seg_action(window, tools)
     act(tools, "Search similar cases in a region (drag)", lambda: window.set_tool("region"), "G")
+    act(tools, "Match report sentences to a region (drag)",
+        lambda: window.set_tool("sentences"), "Shift+G")
     act(tools, "Show / hide the overlay", window.toggle_overlays, "O")
     tools.addSeparator()
     act(tools, "DICOM tags\u2026", window.show_tags, "T")

@@ -172,6 +172,7 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
             viewport.state.connect("index_changed",
                                    lambda index, v=viewport, s=slot: self._on_index_changed(v, s))
             viewport.sig_region_selected.connect(self.search_region)
+            viewport.sig_sentence_region.connect(self.match_region_sentences)
             viewport.hide_identifying = self.settings.hide_identifying_text
             viewport.show_corner_text = self.settings.show_corner_text
             self.viewports.append(viewport)
@@ -331,6 +332,23 @@ class MainWindow(ImportActionsMixin, WindowDialogsMixin, ViewerCommandsMixin, QM
             return
         self.similar_dock.raise_()
         self.similar_panel.search_current(region=Region(x, y, width, height))
+
+    def match_region_sentences(self, x: int, y: int, width: int, height: int) -> None:
+        """Rank the report's sentences against a rectangle of the image on screen."""
+        from medviewer.retrieval.search import Region
+
+        viewport = self.active
+        if viewport is None or viewport.state.current is None:
+            return
+        state = viewport.state
+        if state.rotation or state.flip_horizontal or state.flip_vertical:
+            self.statusBar().showMessage("Reset rotation and flips (Ctrl+R) to match a region",
+                                         6000)
+            return
+        self.report_dock.raise_()
+        # The ranked sentences need height more than the similar-cases dock below does.
+        self.resizeDocks([self.report_dock], [max(self.report_dock.height(), 560)], Qt.Vertical)
+        self.report_panel.match_region(Region(x, y, width, height))
 
     def open_case(self, case_id: int) -> None:
         """Open a library case (e.g. clicked in the embedding map) in the active viewport."""

@@ -6,7 +6,8 @@ from html import escape
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit,
                                QPushButton, QScrollArea, QSpinBox, QTextBrowser, QToolButton,
                                QVBoxLayout, QWidget)
 
@@ -35,6 +36,40 @@ def report_html(report) -> str:
     return "".join(parts) + f"<p style='color:#8a8f98;font-size:small'>Source: {escape(source)}</p>"
 
 
+def _rows(matches, with_cases: bool = False) -> str:
+    rows = []
+    for m in matches:
+        cases = ""
+        if with_cases:
+            shown = ", ".join(str(c) for c in m.cases[:4]) + (", \u2026" if len(m.cases) > 4
+                                                               else "")
+            word = "cases" if len(m.cases) > 1 else "case"
+            cases = f"<td style='color:#8a8f98;padding-left:8px'>{word} {shown}</td>"
+        rows.append(f"<tr><td style='padding-right:8px'>{m.cosine:+.2f}</td>"
+                    f"<td>{escape(m.sentence)}</td>{cases}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def matches_html(found) -> str:
+    """Return sentence matches as HTML: the model's applicability in words, then the tables."""
+    verdict = found.applicability
+    parts = []
+    if verdict is not None:
+        warn = (not verdict.applicable) or bool(verdict.unusual)
+        style = ("background:#5a4300;color:#ffe7a3;font-weight:bold" if warn else "color:#9fb3a0")
+        parts.append(f"<p style='{style}'>{escape(verdict.summary())}</p>")
+    where = "the image" if found.region is None else escape(found.target)
+    extra = f", {found.patches} patch{'es' if found.patches != 1 else ''}" if found.region else ""
+    parts.append(f"<b>Sentences by similarity to {where}</b> (cosine in the model's joint space"
+                 f"{extra}; a ranking, not a probability)")
+    parts.append(_rows(found.own) if found.own else
+                 "<p><i>The case's report has no sentences.</i></p>")
+    if found.library:
+        parts.append("<b>From other reports in the library</b>" + _rows(found.library, True))
+    parts += [f"<p style='color:#c9a227'>{escape(n)}</p>" for n in found.notes]
+    return "".join(parts)
+
+
 class ReportPanel(QWidget):
     """Show the report of the case on screen, section by section; type or paste one.
 
@@ -42,6 +77,7 @@ class ReportPanel(QWidget):
     """
 
     sig_saved = Signal(int)
+    sig_matched = Signal(object)  # SentenceMatches shown
 
     def __init__(self, session=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,11 +110,28 @@ class ReportPanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.match_button)
         layout.addLayout(buttons)
+        self.library_box = QCheckBox("Also rank sentences from the library's other reports", self)
+        self.library_box.setToolTip("Region and image matching also list the closest sentences of "
+                                    "other cases' reports (with the cases that hold them)")
+        layout.addWidget(self.library_box)
+        self.model_note = QLabel("", self)
+        self.model_note.setObjectName("panelMessage")
+        self.model_note.setWordWrap(True)
+        layout.addWidget(self.model_note)
+        # Matches can run long (two tables): they scroll instead of squeezing the report.
         self.message = QLabel("", self)
         self.message.setObjectName("panelMessage")
         self.message.setWordWrap(True)
-        layout.addWidget(self.message)
+        self.message.setTextFormat(Qt.RichText)
+        self.message.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        self.message_scroll = QScrollArea(self)
+        self.message_scroll.setWidgetResizable(True)
+        self.message_scroll.setFrameShape(QFrame.NoFrame)
+        self.message_scroll.setWidget(self.message)
+        layout.addWidget(self.message_scroll, 1)
         self.model_path: str | None = None  # an image-text bundle, when one is loaded
+        self.loaded_model: str | None = None  # whatever bundle is loaded (image-only too)
+        self.region = None  # the rectangle last matched (image pixels), None: the whole image
         self._matcher = TaskRunner(self, message=self.message.setText)
         self.match_button.clicked.connect(self.match_sentences)
         self.edit_button.clicked.connect(self.start_editing)
@@ -98,39 +151,65 @@ class ReportPanel(QWidget):
             str(runner.bundle.path) if runner is not None else None))
 
     def set_model(self, bundle_path: str | None) -> None:
-        """Offer sentence matching only with an image-text bundle."""
+        """Offer sentence matching only with an image-text bundle; say so otherwise."""
         from medviewer.reports.learned import is_image_text_bundle
+        from medviewer.services.region_sentences import model_problem
 
+        self.loaded_model = bundle_path or None
         self.model_path = bundle_path if bundle_path and is_image_text_bundle(bundle_path) else None
+        problem = model_problem(self.model_path or self.loaded_model)
+        self.model_note.setText(problem or "Press Shift+G and drag a rectangle on the image to "
+                                "rank the report's sentences against that region.")
+        self.match_button.setToolTip(problem or "Rank this report's sentences by the image-text "
+                                     "model's similarity to the image (a ranking, not a "
+                                     "probability)")
         self._update_match_button()
 
     def _update_match_button(self) -> None:
         self.match_button.setEnabled(self.model_path is not None and self.report is not None)
 
     def match_sentences(self) -> None:
-        """Rank the report's sentences against the case's image in the background."""
-        from medviewer.services.learned_search import matching_sentences
+        """Rank the report's sentences against the whole image (button; GUI thread)."""
+        self.match_region(None)
+
+    def match_region(self, region) -> None:
+        """Rank the report's sentences against ``region`` of the image (None: the whole image).
+
+        GUI thread; the model runs on a worker.  Without an image-text model, or without a
+        case on screen, the panel says so in words.
+        """
+        from medviewer.services.region_sentences import match_sentences, model_problem
         from medviewer.store import Library
 
-        if self.model_path is None or self.case_id is None or not self.library_path:
+        if self.case_id is None or not self.library_path:
+            self.message.setText("No library case on screen: open a radiograph (or a series' key "
+                                 "slice) to match its report.")
             return
-        path, case_id, model = self.library_path, self.case_id, self.model_path
+        problem = model_problem(self.model_path or self.loaded_model)
+        if problem:
+            self.message.setText(problem)
+            return
+        path, case_id, model, region_ = self.library_path, self.case_id, self.model_path, region
+        include = self.library_box.isChecked()
+        runner = getattr(getattr(self, "session", None), "runner", None)
 
         def work(state):
             with Library(path) as library:
-                return case_id, matching_sentences(library, case_id, model)
+                return case_id, match_sentences(library, case_id, model, region=region_,
+                                                include_library=include, runner=runner)
 
+        self.region = region
         self.message.setText("Matching sentences…")
         self._matcher.start(work, self._show_matches)
 
     def _show_matches(self, payload) -> None:
-        case_id, ranked = payload
+        case_id, found = payload
         if case_id != self.case_id:
             return  # another case is on screen now
-        rows = "".join(f"<tr><td style='padding-right:8px'>{score:+.2f}</td><td>{escape(text)}</td></tr>"
-                       for text, score in ranked)
-        self.message.setText("<b>Sentences by similarity to the image</b> (cosine in the model's "
-                             f"joint space; a ranking, not a probability)<table>{rows}</table>")
+        self.message.setText(matches_html(found))
+        # Room for the tables: the ranked sentences are what the user asked to see.
+        self.message_scroll.setMinimumHeight(min(260, self.message.sizeHint().height() + 8))
+        self.sig_matched.emit(found)
 
     def _follow(self, library_path: str | None, case_id: int | None) -> None:
         # Scrolling a CT stack shows plane after plane that is no case: read nothing again.
@@ -145,6 +224,7 @@ class ReportPanel(QWidget):
         self.stop_editing()
         self.library_path, self.case_id, self.report = library_path, case_id, None
         self.message.setText("")
+        self.message_scroll.setMinimumHeight(0)
         self.edit_button.setEnabled(bool(library_path) and case_id is not None)
         self._update_match_button()
         if not library_path or case_id is None:
@@ -214,9 +294,13 @@ class TextHitRow(QFrame):
         layout.addWidget(picture)
         labels = ", ".join(hit.labels) or "no labels"
         snippet = f"<br><i>\u201c{escape(hit.snippet)}\u201d</i>" if hit.snippet else ""
-        parts = ", ".join(f"{k} {v:.3g}" for k, v in hit.scores.items())
-        score = f"score {hit.score:.3g}" + (f" <span style='color:#8a8f98'>({parts})</span>" if parts else "")
-        text = QLabel(f"<b>#{hit.rank}</b> &nbsp;{score}<br>{escape(labels)}{snippet}", self)
+        # Which ranker found it, with its own rank and raw score: a fused score alone would
+        # hide that a case was found by the model only, or by the words only.
+        how = (f"<br><span style='color:#8a8f98'>Found by {escape(hit.ranker_text())}</span>"
+               if hit.rankers else "")
+        kind = "fused score (RRF)" if len(hit.rankers) > 1 else "score"
+        text = QLabel(f"<b>#{hit.rank}</b> &nbsp;{kind} {hit.score:.3g}{how}<br>"
+                      f"{escape(labels)}{snippet}", self)
         text.setWordWrap(True)
         layout.addWidget(text, 1)
         open_button = QToolButton(self)
@@ -345,7 +429,8 @@ class TextSearchPanel(QWidget):
         self.result = result
         self._clear()
         warnings = "".join(f"<br><span style='color:#c9a227'>{escape(w)}</span>" for w in result.warnings)
-        self.status.setText(escape(result.summary) + warnings)
+        fusion = f"<br>Fused by {escape(result.fusion)}." if result.fusion else ""
+        self.status.setText(escape(result.summary) + fusion + warnings)
         for position, hit in enumerate(result.hits):
             row = TextHitRow(hit, thumbs.get(hit.case_id), self.results_host)
             row.sig_open.connect(self.sig_open_case)

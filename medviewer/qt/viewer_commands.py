@@ -67,6 +67,7 @@ class ViewerCommandsMixin:
         for viewport in self.viewports:
             viewport.set_tool(tool)
         names = {"window": "Window / level", "region": "Region search (drag a rectangle)",
+                 "sentences": "Report sentences for a region (drag a rectangle)",
                  **TOOL_HELP}
         self.statusBar().showMessage(f"Tool: {names.get(tool, tool)} (W for window / level)", 6000)
 

@@ -57,6 +57,7 @@ class ViewportWidget(QWidget):
     sig_activated = Signal()
     sig_plane_shown = Signal(int)
     sig_region_selected = Signal(int, int, int, int)
+    sig_sentence_region = Signal(int, int, int, int)  # a rectangle to match report sentences to
 
     def __init__(self, cache: ImageCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -382,7 +383,7 @@ class ViewportWidget(QWidget):
     def _on_tool_drag(self, start, now, finished: bool) -> None:
         if self._frame is None:
             return
-        if self.box.tool == "region":
+        if self.box.tool in ("region", "sentences"):
             self._region_drag(start, now, finished)
         elif self.box.tool in TOOLS:
             self.measurements.drag(self.box.tool, start, now, finished)
@@ -416,8 +417,10 @@ class ViewportWidget(QWidget):
         self._region_roi.setSize((max(w, 1e-3), max(h, 1e-3)))
         if finished:
             row_mm, col_mm = self._spacing or (1.0, 1.0)
-            self.sig_region_selected.emit(int(x0 / col_mm), int(y0 / row_mm),
-                                          max(1, int(w / col_mm)), max(1, int(h / row_mm)))
+            signal = (self.sig_sentence_region if self.box.tool == "sentences"
+                      else self.sig_region_selected)
+            signal.emit(int(x0 / col_mm), int(y0 / row_mm),
+                        max(1, int(w / col_mm)), max(1, int(h / row_mm)))
 
     def clear_region(self) -> None:
         """Remove the search rectangle."""

@@ -134,6 +134,30 @@ def rank_sentences(encoder: TextEncoder, image_vector: np.ndarray, sentences: li
     return [(sentences[i], float(scores[i])) for i in order]
 
 
+def pool_region(tokens: np.ndarray, weights: np.ndarray, prefix: int = 1) -> np.ndarray:
+    """Return the unit region vector of PRIOR's local alignment from an image's patch tokens.
+
+    Each patch token (``tokens[prefix:]``, shape (P, D), in the joint space) is made
+    unit length, weighted by ``weights`` (P,: e.g. the share of the patch inside a
+    drawn rectangle), summed and normalised: the region a sentence is compared
+    with, as the training's attention-pooled region (``models.prior``) is.
+
+    Raises
+    ------
+    ValueError
+        ``weights`` does not have one value per patch, or is all zero.
+    """
+    patches = np.asarray(tokens, np.float32)[prefix:]
+    w = np.asarray(weights, np.float32).ravel()
+    if w.shape[0] != patches.shape[0]:
+        raise ValueError(f"{w.shape[0]} weights for {patches.shape[0]} patch tokens")
+    if not (w > 0).any():
+        raise ValueError("the region covers no patch")
+    patches = patches / np.linalg.norm(patches, axis=1, keepdims=True).clip(1e-12)
+    pooled = (w[:, None] * patches).sum(0)
+    return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+
 def sentence_region_maps(encoder: TextEncoder, tokens: np.ndarray, sentences: list[str],
                          grid: tuple[int, int], prefix: int = 1) -> np.ndarray:
     """Return (S, rows, cols) cosine maps of each sentence against the image's patch tokens."""

@@ -6,8 +6,12 @@ A NegEx-style rule set (Chapman et al. 2001): a *pre-negation* cue ("no",
 before it, up to a *termination* cue ("but", "however", "although", "except")
 or the end of the clause (``;``, ``:`` or the sentence).  *Pseudo-negations*
 ("no change", "not only", "no interval change") look like cues but negate
-nothing.  Commas do not end a scope, so lists stay negated: "no focal
-consolidation, effusion, or pneumothorax".
+nothing; so do NegEx's uncertainty phrases ("cannot exclude", "cannot be
+excluded", "not ruled out"): a finding that cannot be excluded is possible,
+not absent.  At each word the longest cue of any kind wins, so "no longer
+seen" (post) beats "no" (pre) and "not be excluded" (pseudo) beats "not".
+Commas do not end a scope, so lists stay negated: "no focal consolidation,
+effusion, or pneumothorax".
 
 References
 ----------
@@ -21,6 +25,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Bumped whenever a rule changes: libraries re-split their stored report words
+# (:meth:`medviewer.reports.store.ReportStore.refresh_terms`).
+RULES_VERSION = 2
+
 # Cues are matched on lower-case word sequences; longer cues first.
 PRE_NEGATION = (
     "no evidence of", "no signs of", "no sign of", "no radiographic evidence of",
@@ -28,7 +36,9 @@ PRE_NEGATION = (
     "never", "nor", "neither", "denies", "resolution of",
 )
 POST_NEGATION = (
-    "is not seen", "are not seen", "not seen", "is not identified", "are not identified",
+    "is not seen", "are not seen", "not seen", "no longer seen", "no longer visible",
+    "no longer present", "no longer identified", "not clearly seen", "not visualized",
+    "not visualised", "not demonstrated", "is not identified", "are not identified",
     "not identified", "is absent", "are absent", "absent", "has resolved", "have resolved",
     "resolved", "was ruled out", "is excluded", "excluded", "is not present", "are not present",
 )
@@ -36,6 +46,11 @@ PSEUDO_NEGATION = (
     "no change", "no interval change", "no significant change", "no new change", "not only",
     "not necessarily", "without change", "no increase", "no decrease", "not changed",
     "gram negative",
+    # Uncertainty, not negation (NegEx "possible" phrases): the finding stays affirmed.
+    "cannot exclude", "cannot be excluded", "can not be excluded", "can't exclude",
+    "can't be excluded", "not be excluded", "not excluded", "cannot rule out",
+    "cannot be ruled out", "not be ruled out", "not ruled out", "not been ruled out",
+    "not entirely excluded", "may not be excluded", "difficult to exclude", "to be excluded",
 )
 TERMINATION = (
     "but", "however", "although", "though", "except", "apart from", "aside from", "yet",
@@ -112,37 +127,30 @@ def analyse_sentence(text: str) -> Sentence:
     cue = [False] * len(words)
     i = 0
     while i < len(words):
-        n = _match(words, i, _PSEUDO)
-        if n:
-            for j in range(i, i + n):
-                cue[j] = True
-            i += n
+        # The longest cue starting here, of any kind (ties: pseudo, then pre, then post).
+        kind, n = max(((k, _match(words, i, t)) for k, t in
+                       (("pseudo", _PSEUDO), ("pre", _PRE), ("post", _POST))),
+                      key=lambda kn: kn[1])
+        if not n:
+            i += 1
             continue
-        n = _match(words, i, _PRE)
-        if n:
-            for j in range(i, i + n):
-                cue[j] = True
+        for j in range(i, i + n):
+            cue[j] = True
+        if kind == "pre":
             j, reach = i + n, 0
             while j < len(words) and reach < MAX_SCOPE and words[j] not in (";", ":") \
                     and not _match(words, j, _TERMINATION):
                 negated[j] = True
                 j += 1
                 reach += 1
-            i += n
-            continue
-        n = _match(words, i, _POST)
-        if n:
-            for j in range(i, i + n):
-                cue[j] = True
+        elif kind == "post":
             j, reach = i - 1, 0
             while j >= 0 and reach < MAX_SCOPE and words[j] not in (";", ":") \
                     and not _match(words, j, _TERMINATION) and not cue[j]:
                 negated[j] = True
                 j -= 1
                 reach += 1
-            i += n
-            continue
-        i += 1
+        i += n
     affirmed = tuple(w for w, neg, c in zip(words, negated, cue) if not neg and not c
                      and w not in (";", ":"))
     negs = tuple(w for w, neg, c in zip(words, negated, cue) if neg and not c)

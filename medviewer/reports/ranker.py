@@ -90,34 +90,48 @@ class ReportRanker:
     def __len__(self) -> int:
         return len(self.report_ids)
 
-    def search(self, affirmed, negated, k: int) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """Return (reports with every query token, reports with some), each ``(id, score)`` best first.
+    def search(self, affirmed, negated, k: int
+               ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Return (reports with every query concept, reports with some), ``(id, score)`` best first.
 
-        At most ``k`` of each.  A report with only some of the tokens is left out when it
-        negates a word the phrase affirms.
+        At most ``k`` of each.  The query words are grouped into concepts with their
+        synonyms (:mod:`medviewer.reports.synonyms`); a concept matches a report when
+        one of its variants does, in the query's polarity, and scores the BM25 sum of
+        that variant's words (the best variant when several match).  A report with only
+        some of the concepts is left out when it says the opposite of one of them.
         """
-        wanted = tokens(affirmed, negated)
+        query = self.concepts(affirmed, negated)
         n = len(self.report_ids)
-        if not n or not wanted:
+        if not n or not query:
             return [], []
-        vocab = self.retriever.vocab_dict
+        scores = _TokenScores(self.retriever)
         matched = np.zeros(n, dtype=np.int16)
         total = np.zeros(n, dtype=np.float64)
-        for token in dict.fromkeys(wanted):
-            if token not in vocab:
-                continue
-            scores = self.retriever.get_scores([token])
-            matched += scores > 0
-            total += scores
-        need = len(set(wanted))
-        # A partial match that denies a word the phrase asserts ("the heart is not enlarged"
-        # for "enlarged heart") contradicts it: it is no match at all.
         denied = np.zeros(n, dtype=bool)
-        for token in dict.fromkeys(tokens(affirmed, ())):
-            if NEGATED_PREFIX + token in vocab:
-                denied |= self.retriever.get_scores([NEGATED_PREFIX + token]) > 0
-        partial = (matched > 0) & (matched < need) & ~denied
-        return self._top(total, matched >= need, k), self._top(total, partial, k)
+        for polarity, alternatives in query:
+            best = np.full(n, -1.0)
+            for finding, context in alternatives:
+                hit, score = scores.variant(finding, context, polarity)
+                best = np.where(hit & (score > best), score, best)
+                # The report says the opposite ("the heart is not enlarged" for "enlarged heart").
+                opposite, _ = scores.variant(finding, context, not polarity)
+                denied |= opposite & ~hit
+            found = best >= 0
+            matched += found
+            total += np.where(found, best, 0.0)
+        partial = (matched > 0) & (matched < len(query)) & ~denied
+        return self._top(total, matched >= len(query), k), self._top(total, partial, k)
+
+    @staticmethod
+    def concepts(affirmed, negated) -> list[tuple[bool, list[tuple[tuple, tuple]]]]:
+        """Return the query as ``(affirmed?, [(finding tokens, context tokens), ...])`` concepts."""
+        from medviewer.reports.synonyms import concepts, split_variant
+
+        out = []
+        for polarity, words in ((True, affirmed), (False, negated)):
+            toks = [t for t in tokens(words, ()) if t]
+            out += [(polarity, [split_variant(v) for v in alts]) for _, alts in concepts(toks)]
+        return out
 
     def _top(self, total: np.ndarray, mask: np.ndarray, k: int) -> list[tuple[int, float]]:
         rows = np.flatnonzero(mask)
@@ -162,6 +176,40 @@ class ReportRanker:
         return cls(retriever, ids)
 
 
+class _TokenScores:
+    """Per-query cache of each token's BM25 scores over all reports (zeros when unknown)."""
+
+    def __init__(self, retriever) -> None:
+        self.retriever = retriever
+        self.vocab = retriever.vocab_dict
+        self.cache: dict[str, np.ndarray] = {}
+        self.n = int(retriever.scores["num_docs"])
+
+    def of(self, token: str) -> np.ndarray:
+        """Return the token's score per report."""
+        got = self.cache.get(token)
+        if got is None:
+            got = (self.retriever.get_scores([token]).astype(np.float64) if token in self.vocab
+                   else np.zeros(self.n))
+            self.cache[token] = got
+        return got
+
+    def variant(self, finding, context, affirmed: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Return (reports holding the variant in this polarity, its BM25 score there)."""
+        prefix = "" if affirmed else NEGATED_PREFIX
+        hit = np.ones(self.n, dtype=bool)
+        score = np.zeros(self.n)
+        for token in finding:
+            s = self.of(prefix + token)
+            hit &= s > 0
+            score += s
+        for token in context:  # either polarity
+            s = np.maximum(self.of(token), self.of(NEGATED_PREFIX + token))
+            hit &= s > 0
+            score += s
+        return hit, score
+
+
 def ranker_folder(library_path: str | os.PathLike) -> Path:
     """Return where a library's BM25 index is kept (beside the library file)."""
     path = Path(library_path)
@@ -174,6 +222,7 @@ def ranker_for(store) -> ReportRanker:
     Thread-safe; the first search of a large library after its reports changed pays
     the build (seconds at 100k reports).
     """
+    store.refresh_terms()  # words split by older negation rules are split again first
     version = store.reports_version()
     key = str(store.library.path)
     with _LOCK:

@@ -4,22 +4,23 @@ The phrase goes through the same negation rules as the reports
 (:mod:`medviewer.reports.negation`): its affirmed words must appear in a
 report's *affirmed* column and its negated words in the *negated* column, so
 "effusion" finds "small left effusion" but not "no effusion", and "no effusion"
-finds the reports that say there is none.  Ranking is BM25 (bm25s, see
-:mod:`medviewer.reports.ranker`; plural endings stripped, "effusions" matches
-"effusion").  A report of a study ranks every case of that study.
+finds the reports that say there is none.  Findings are matched with their
+synonyms (:mod:`medviewer.reports.synonyms`: "cardiomegaly" finds "the cardiac
+silhouette is enlarged", "no cardiomegaly" finds "the heart is not enlarged").
+Ranking is BM25 (bm25s, see :mod:`medviewer.reports.ranker`; plural endings
+stripped, "effusions" matches "effusion").  A report of a study ranks every case of that study.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from medviewer.reports.errors import TextQueryError
 from medviewer.reports.models import TextHit
 from medviewer.reports.negation import STOP_WORDS, analyse_sentence, split_sentences
-from medviewer.reports.ranker import normalise, ranker_for
+from medviewer.reports.ranker import ReportRanker, ranker_for, tokens
 from medviewer.reports.sections import searchable_text
 from medviewer.reports.store import ReportStore
-
 
 
 @dataclass(frozen=True)
@@ -63,20 +64,23 @@ def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit
     query = parse_query(phrase)
     limit = max(k, 1) * 4
     full, partial = ranker_for(store).search(query.affirmed, query.negated, limit)
-    if full and partial:
-        # Partial matches rank below every full match, in their own BM25 order.
-        shift = full[-1][1] - partial[0][1] - 1e-3
-        partial = [(rid, score + shift) for rid, score in partial]
-    matches = (full + partial)[:limit]
-    cases = store.cases_of_reports([rid for rid, _ in matches])
+    shift = full[-1][1] - partial[0][1] - 1e-3 if full and partial else 0.0
+    # Partial matches rank below every full match, in their own BM25 order; the raw
+    # score is kept beside the shifted one.
+    matches = [(rid, s, s, "all") for rid, s in full] + \
+        [(rid, s + shift, s, "some") for rid, s in partial]
+    matches = matches[:limit]
+    cases = store.cases_of_reports([m[0] for m in matches])
     hits: list[TextHit] = []
     seen: set[int] = set()
-    for report_id, score in matches:
+    for report_id, score, raw, words in matches:
         for case_id, location, labels in cases.get(report_id, []):
             if case_id in seen:
                 continue
             seen.add(case_id)
-            hits.append(TextHit(len(hits) + 1, case_id, report_id, score, location, labels))
+            rank = len(hits) + 1
+            hits.append(TextHit(rank, case_id, report_id, score, location, labels, rankers={
+                "bm25": {"rank": rank, "score": raw, "words": words}}))
             if len(hits) >= k:
                 break
         if len(hits) >= k:
@@ -85,22 +89,25 @@ def search_reports(store: ReportStore, phrase: str, k: int = 10) -> list[TextHit
 
 
 def best_sentence(text: str, query: TextQuery) -> str:
-    """Return the report sentence that holds most of the query's words, in their polarity."""
+    """Return the report sentence that holds most of the query's concepts, in their polarity.
+
+    Synonyms count ("the heart is enlarged" for "cardiomegaly"), as in the ranking.
+    """
+    concepts = ReportRanker.concepts(query.affirmed, query.negated)
     best, best_score = "", 0
     for sentence in split_sentences(text):
         s = analyse_sentence(sentence)
-        aff, neg = {_stem(w) for w in s.affirmed}, {_stem(w) for w in s.negated}
-        score = sum(_stem(w) in aff for w in query.affirmed) + sum(_stem(w) in neg for w in query.negated)
+        aff, neg = set(tokens(s.affirmed, ())), set(tokens(s.negated, ()))
+        score = 0
+        for polarity, alternatives in concepts:
+            wanted = aff if polarity else neg
+            score += any(all(w in wanted for w in finding) and all(w in aff | neg for w in context)
+                         for finding, context in alternatives)
         if score > best_score:
             best, best_score = sentence, score
     return best
 
 
-def _stem(word: str) -> str:
-    return normalise(word)
-
-
 def _with_snippet(store: ReportStore, hit: TextHit, query: TextQuery) -> TextHit:
     report = store.report(hit.report_id)
-    snippet = best_sentence(searchable_text(report.sections), query)
-    return TextHit(hit.rank, hit.case_id, hit.report_id, hit.score, hit.location, hit.labels, snippet)
+    return replace(hit, snippet=best_sentence(searchable_text(report.sections), query))

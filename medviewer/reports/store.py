@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from medviewer.reports.errors import ReportError, ReportTargetError
 from medviewer.reports.models import SOURCES, Report
-from medviewer.reports.negation import analyse
+from medviewer.reports.negation import RULES_VERSION, analyse
 from medviewer.reports.sections import searchable_text, split_sections
 from medviewer.store.library import Library
 
@@ -102,6 +102,11 @@ class ReportStore:
                              (report_id, affirmed, negated))
                 out.append((report_id, bool(old)))
             self._bump_version(conn)
+            if conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0] == len(out):
+                # Every report was written by the current rules (the first import).
+                conn.execute("INSERT INTO meta (key, value) VALUES ('report_terms_rules', ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             (str(RULES_VERSION),))
         return out
 
     def remove(self, report_id: int) -> None:
@@ -109,6 +114,35 @@ class ReportStore:
         with self.durable() as conn:
             self._delete(conn, int(report_id))
             self._bump_version(conn)
+
+    def refresh_terms(self) -> bool:
+        """Re-split every report's words when they were split by older negation rules.
+
+        Returns True when the words were rewritten (the BM25 index is then rebuilt, as
+        after any change).  A library opened read-only keeps its old words.
+        """
+        import sqlite3
+
+        row = self.conn.execute(
+            "SELECT value FROM meta WHERE key = 'report_terms_rules'").fetchone()
+        if row is not None and row[0] == str(RULES_VERSION):
+            return False
+        try:
+            with self.library.transaction() as conn:
+                rows = conn.execute("SELECT id, sections FROM reports").fetchall()
+                for report_id, sections in rows:
+                    affirmed, negated = index_columns(json.loads(sections or "{}"))
+                    conn.execute("DELETE FROM report_terms WHERE rowid = ?", (report_id,))
+                    conn.execute("INSERT INTO report_terms (rowid, affirmed, negated) "
+                                 "VALUES (?, ?, ?)", (report_id, affirmed, negated))
+                conn.execute("INSERT INTO meta (key, value) VALUES ('report_terms_rules', ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             (str(RULES_VERSION),))
+                if rows:
+                    self._bump_version(conn)
+        except sqlite3.OperationalError:
+            return False  # read-only: search the words as they are
+        return bool(rows)
 
     def prune(self) -> int:
         """Drop index rows whose report is gone (its study or case was removed); return how many."""

@@ -9,6 +9,7 @@ learned ranking; a case outside the index only by BM25 (said in a warning).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -23,6 +24,8 @@ from medviewer.store.library import Library
 
 # How many of each ranking enter the fusion (per requested result).
 _POOL = 5
+# Reciprocal rank fusion constant (Cormack et al. 2009 use 60).
+RRF_K = 60
 
 
 @lru_cache(maxsize=4)
@@ -45,26 +48,48 @@ def learned_text_search(library: Library, store: ReportStore, phrase: str, *, k:
     result = searcher.search_vector(vector, k=pool)
     learned = [(h.case_id, float(h.similarity if h.similarity is not None else -h.distance), h)
                for h in result.nearest]
-    by_case = {cid: h for cid, _, h in learned}
+    by_case = {cid: (rank, score, h) for rank, (cid, score, h) in enumerate(learned, start=1)}
     if mode == "learned":
-        hits = [TextHit(rank, cid, 0, score, h.location, tuple(h.labels), "", {"learned": score})
+        hits = [TextHit(rank, cid, 0, score, h.location, tuple(h.labels), "", {"learned": score},
+                        {"learned": {"rank": rank, "score": score}})
                 for rank, (cid, score, h) in enumerate(learned[:k], start=1)]
         return _with_report_ids(store, hits), warnings
     bm25 = search_reports(store, phrase, k=pool)
     bm25_by_case = {h.case_id: h for h in bm25}
-    fused = fuse_rankings({"bm25": [h.case_id for h in bm25], "learned": [c for c, _, _ in learned]})
+    fused = fuse_rankings({"bm25": [h.case_id for h in bm25],
+                           "learned": [c for c, _, _ in learned]}, k=RRF_K)
     hits = []
     for case_id, score, parts in fused[:k]:
         text_hit, image_hit = bm25_by_case.get(case_id), by_case.get(case_id)
-        location = text_hit.location if text_hit else image_hit.location
-        labels = text_hit.labels if text_hit else tuple(image_hit.labels)
+        location = text_hit.location if text_hit else image_hit[2].location
+        labels = text_hit.labels if text_hit else tuple(image_hit[2].labels)
+        rankers = {"bm25": dict(text_hit.rankers["bm25"]) if text_hit else
+                   {"rank": None, "score": None, "words": "none"},
+                   "learned": {"rank": image_hit[0], "score": image_hit[1]} if image_hit else
+                   {"rank": None, "score": _cosine(searcher, case_id, vector)}}
         hits.append(TextHit(len(hits) + 1, case_id, text_hit.report_id if text_hit else 0, score,
-                            location, labels, text_hit.snippet if text_hit else "", parts))
+                            location, labels, text_hit.snippet if text_hit else "", parts, rankers))
     not_indexed = [h.case_id for h in bm25 if searcher.index.vector_of(h.case_id) is None]
     if not_indexed:
         warnings.append(f"{len(not_indexed)} report matches are not in the model's index (ranked by "
                         "BM25 alone): update the index")
     return _with_report_ids(store, hits), warnings
+
+
+def fusion_note(k: int) -> str:
+    """Return how the fused list was made, in words (for the CLI and the panel)."""
+    pool = max(k, 1) * _POOL
+    return (f"reciprocal rank fusion (k = {RRF_K}, equal weights) of BM25's top {pool} and the "
+            f"image-text model's top {pool}; each ranker's own rank and raw score are shown")
+
+
+def _cosine(searcher, case_id: int, vector: np.ndarray) -> float | None:
+    """Return the case's cosine to the phrase when it is indexed (it was outside the pool)."""
+    stored = searcher.index.vector_of(case_id)
+    if stored is None:
+        return None
+    a, b = np.asarray(stored, np.float64), np.asarray(vector, np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
 def _with_report_ids(store: ReportStore, hits: list[TextHit]) -> list[TextHit]:
@@ -74,8 +99,7 @@ def _with_report_ids(store: ReportStore, hits: list[TextHit]) -> list[TextHit]:
             out.append(h)
             continue
         reports = store.reports_for_case(h.case_id)
-        out.append(TextHit(h.rank, h.case_id, reports[0].id if reports else 0, h.score, h.location,
-                           h.labels, h.snippet, h.scores))
+        out.append(replace(h, report_id=reports[0].id if reports else 0))
     return out
 
 

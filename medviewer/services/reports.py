@@ -25,6 +25,7 @@ class TextSearchResult:
     hits: list[TextHit] = field(default_factory=list)
     reports: int = 0
     warnings: list[str] = field(default_factory=list)
+    fusion: str = ""  # how a fused list was made, in words
 
     @property
     def summary(self) -> str:
@@ -38,6 +39,7 @@ class TextSearchResult:
     def to_dict(self) -> dict:
         """Return a JSON-friendly dict."""
         return {"phrase": self.phrase, "mode": self.mode, "reports": self.reports,
+                "fusion": self.fusion or None,
                 "hits": [h.to_dict() for h in self.hits], "warnings": list(self.warnings)}
 
 
@@ -82,11 +84,12 @@ def text_search(library: Library, phrase: str, k: int = 10, *, model: str | None
         if not model:
             raise ReportError(f"ranking by {mode} needs an image-text model",
                               hint="pass --model BUNDLE (trained with models.prior_train)")
-        from medviewer.services.learned_search import learned_text_search
+        from medviewer.services.learned_search import fusion_note, learned_text_search
 
         hits, warnings = learned_text_search(library, store, phrase, k=k, model=model, mode=mode,
                                              provider=provider, allow_stale=allow_stale)
         result.hits, result.warnings = hits, warnings
+        result.fusion = fusion_note(k) if mode == FUSED else ""
     if result.reports == 0 and mode != LEARNED:
         result.warnings.append("the library has no reports: import them with 'medviewer report import'")
     return result
